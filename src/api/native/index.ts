@@ -1,0 +1,26 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Services } from '../../app.js';
+import { apiKeyRoutes } from './api-keys.js';
+import { auditLogRoutes } from './audit-logs.js';
+import { authRoutes } from './auth.js';
+import { secretRoutes } from './secrets.js';
+import { userRoutes } from './users.js';
+import { variableRoutes } from './variables.js';
+import { workspaceRoutes } from './workspaces.js';
+
+/** The native API under /v1. */
+export function nativeRoutes(services: Services): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    for (const routes of [
+      authRoutes,
+      workspaceRoutes,
+      userRoutes,
+      apiKeyRoutes,
+      auditLogRoutes,
+      secretRoutes,
+      variableRoutes,
+    ]) {
+      await app.register(routes(services));
+    }
+  };
+}

@@ -1,0 +1,126 @@
+import { createHmac } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { systemClock, type Clock } from './domain/clock.js';
+import { PageTokenCodec } from './domain/page-token.js';
+import { loadMasterKey } from './master-key.js';
+import { ApiKeyService } from './services/api-keys.js';
+import { AuditService } from './services/audit.js';
+import { AuthService } from './services/auth.js';
+import { Keyring } from './services/keyring.js';
+import { SecretService } from './services/secrets.js';
+import { UserService } from './services/users.js';
+import { VariableService } from './services/variables.js';
+import { WorkspaceService } from './services/workspaces.js';
+import { Database } from './store/database.js';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './store/embedded-postgres.js';
+import { migrate } from './store/migrate.js';
+import { deleteExpiredTokens } from './store/tokens.js';
+
+/** Every service, wired once; the three API surfaces and the CLI all call these. */
+export interface Services {
+  db: Database;
+  keyring: Keyring;
+  audit: AuditService;
+  apiKeys: ApiKeyService;
+  auth: AuthService;
+  workspaces: WorkspaceService;
+  users: UserService;
+  secrets: SecretService;
+  variables: VariableService;
+  /** Deletes expired tokens and sessions and prunes the audit log past retention. */
+  maintain(): Promise<void>;
+}
+
+export function createServices(
+  db: Database,
+  masterKey: Buffer,
+  config: Config,
+  clock: Clock = systemClock,
+): Services {
+  const now = (): number => clock.now();
+  const keyring = new Keyring(masterKey, db);
+  const pageTokens = new PageTokenCodec(
+    createHmac('sha256', masterKey).update('osprey page tokens').digest(),
+  );
+  const audit = new AuditService({ db, clock, pageTokens });
+  const apiKeys = new ApiKeyService({ db, keyring, audit, now });
+  const auth = new AuthService({
+    db,
+    apiKeys,
+    audit,
+    now,
+    tokenTtlSeconds: config.tokenTtlSeconds,
+    sessionTtlHours: config.sessionTtlHours,
+  });
+  return {
+    db,
+    keyring,
+    audit,
+    apiKeys,
+    auth,
+    workspaces: new WorkspaceService({ db, audit, apiKeys }),
+    users: new UserService({ db, audit, now }),
+    secrets: new SecretService({ db, keyring, audit, pageTokens }),
+    variables: new VariableService({ db, audit, pageTokens }),
+    async maintain() {
+      await deleteExpiredTokens(db);
+      await audit.prune(config.auditRetentionDays);
+    },
+  };
+}
+
+export interface Runtime {
+  services: Services;
+  embedded: EmbeddedPostgresHandle | undefined;
+  /** Closes the pool, then stops the embedded server if this process started it. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to Postgres (DATABASE_URL, or the embedded server under the data directory), applies
+ * migrations, loads the keyring. `shareEmbedded` makes a CLI command use a running server's database.
+ */
+export async function openRuntime(
+  config: Config,
+  logger: Logger,
+  options: { shareEmbedded?: boolean } = {},
+): Promise<Runtime> {
+  let embedded: EmbeddedPostgresHandle | undefined;
+  let url = config.databaseUrl;
+  if (!url) {
+    embedded = await startEmbeddedPostgres({
+      dataDir: config.dataDir,
+      reuseRunning: options.shareEmbedded ?? false,
+      log: (m) => logger.debug({ component: 'postgres' }, m),
+    });
+    url = embedded.connectionString;
+    logger.info({ dataDir: config.dataDir, shared: embedded.shared }, 'embedded PostgreSQL ready');
+  }
+  const db = new Database({ connectionString: url, max: config.dbPoolSize });
+  try {
+    const report = await migrate(db);
+    if (report.applied.length) logger.info({ applied: report.applied }, 'database migrated');
+    const master = await loadMasterKey(config.masterKey, config.dataDir, (m) => logger.warn(m));
+    if (master.source === 'new-file') {
+      logger.warn(
+        { file: `${config.dataDir}/master.key` },
+        'created a new master key file; back it up: without it, secrets cannot be decrypted',
+      );
+    }
+    const services = createServices(db, master.key, config);
+    await services.keyring.load();
+    return {
+      services,
+      embedded,
+      async close() {
+        await db.close();
+        await embedded?.stop();
+      },
+    };
+  } catch (error) {
+    await db.close().catch(() => undefined);
+    await embedded?.stop().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,81 @@
+import type { Command } from 'commander';
+import { openRuntime } from '../../app.js';
+import { buildServer } from '../../api/server.js';
+import { loadConfig } from '../../config.js';
+import { createLogger } from '../../logger.js';
+import { bootstrap } from '../../services/bootstrap.js';
+
+const MAINTENANCE_INTERVAL_MS = 10 * 60_000;
+
+async function start(role: 'all' | 'api'): Promise<void> {
+  const config = loadConfig(process.env);
+  const logger = createLogger(config.logLevel);
+  const runtime = await openRuntime(config, logger);
+  const { services } = runtime;
+  const created = await bootstrap(services.db, services.workspaces, {
+    workspaceName: config.bootstrapWorkspace,
+    ownerEmail: config.bootstrapEmail,
+    fixedKey: config.bootstrapApiKey,
+  });
+  if (created) {
+    // Printed once, to the terminal, never to the log.
+    const lines = [
+      '',
+      `Osprey created the workspace "${created.workspace.name}" with an owner API key.`,
+      config.bootstrapApiKey
+        ? `  client_id:     ${created.api_key.client_id}   (the secret is the one in OSPREY_BOOTSTRAP_API_KEY)`
+        : `  client_id:     ${created.api_key.client_id}\n  client_secret: ${created.api_key.client_secret}\n  The secret is shown only this once: store it now.`,
+      `  Get a token:   curl -s -X POST http://localhost:${config.port}/v1/auth/token -H 'content-type: application/json' \\`,
+      `                   -d '{"apiKey": "${created.api_key.client_id}:<client_secret>"}'`,
+      '',
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+  const app = await buildServer({ services, config, logger });
+  const address = await app.listen({ port: config.port, host: config.host });
+  logger.info({ role, address }, `Osprey is listening on ${address}`);
+
+  const maintain = (): void => {
+    services.maintain().catch((error: unknown) => logger.warn({ err: error }, 'maintenance failed'));
+  };
+  maintain();
+  const timer = setInterval(maintain, MAINTENANCE_INTERVAL_MS);
+  timer.unref();
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn('second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down: draining requests, then stopping the database');
+    clearInterval(timer);
+    app
+      .close()
+      .then(() => runtime.close())
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description(
+      'run every role in one process: the HTTP API (and, as they arrive, workers and the scheduler)',
+    )
+    .action(() => start('all'));
+  program
+    .command('api')
+    .description('run the HTTP API role only')
+    .action(() => start('api'));
+}

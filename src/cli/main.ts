@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerAuditVerify } from './commands/audit-verify.js';
+import { registerKeysCreate } from './commands/keys-create.js';
+import { registerKeysRotate } from './commands/keys-rotate.js';
+import { registerMigrate } from './commands/migrate.js';
+import { registerStart } from './commands/start.js';
+import { registerWorkspacesCreate } from './commands/workspaces-create.js';
+
+const program = new Command();
+program.name('osprey').description('Osprey: self-hosted security automation (SOAR)').version('0.1.0');
+registerStart(program);
+registerMigrate(program);
+registerWorkspacesCreate(program);
+const keys = program.command('keys').description('API keys and the encryption keyring');
+registerKeysCreate(keys);
+registerKeysRotate(keys);
+registerAuditVerify(program);
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`osprey: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,94 @@
+import { resolve } from 'node:path';
+import Type, { type Static } from 'typebox';
+import Value from 'typebox/value';
+
+const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  OSPREY_DATA_DIR: Type.String({ minLength: 1, default: './data' }),
+  OSPREY_MASTER_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  OSPREY_BOOTSTRAP_API_KEY: Type.Optional(Type.String({ pattern: '^[^:]+:.+$' })),
+  OSPREY_BOOTSTRAP_WORKSPACE: Type.String({ minLength: 1, default: 'default' }),
+  OSPREY_BOOTSTRAP_EMAIL: Type.String({ minLength: 3, default: 'admin@osprey.local' }),
+  OSPREY_LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+  OSPREY_BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1_048_576 }),
+  OSPREY_RATE_LIMIT: Type.Integer({ minimum: 1, default: 50 }),
+  OSPREY_AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 0, default: 365 }),
+  OSPREY_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }),
+  OSPREY_SESSION_TTL_HOURS: Type.Integer({ minimum: 1, default: 12 }),
+  OSPREY_TRUST_PROXY: Type.Boolean({ default: false }),
+  OSPREY_DB_POOL_SIZE: Type.Integer({ minimum: 1, default: 10 }),
+});
+
+/** Osprey's configuration, parsed once from the environment at start-up. */
+export interface Config {
+  port: number;
+  host: string;
+  /** Set: use this server. Unset: start the embedded one under dataDir. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  masterKey: string | undefined;
+  bootstrapApiKey: { clientId: string; clientSecret: string } | undefined;
+  bootstrapWorkspace: string;
+  bootstrapEmail: string;
+  logLevel: string;
+  bodyLimit: number;
+  rateLimitPerSecond: number;
+  /** 0 keeps audit entries forever. */
+  auditRetentionDays: number;
+  tokenTtlSeconds: number;
+  sessionTtlHours: number;
+  trustProxy: boolean;
+  dbPoolSize: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const withDefaults = Value.Default(EnvSchema, raw);
+  const converted = Value.Convert(EnvSchema, withDefaults);
+  if (!Value.Check(EnvSchema, converted)) {
+    const problems = Value.Errors(EnvSchema, converted).map(
+      (e) => `${e.instancePath.replace(/^\//, '') || 'environment'}: ${e.message}`,
+    );
+    throw new ConfigError(`invalid environment: ${problems.join('; ')}`);
+  }
+  const e: Static<typeof EnvSchema> = converted;
+  let bootstrapApiKey: Config['bootstrapApiKey'];
+  if (e.OSPREY_BOOTSTRAP_API_KEY) {
+    const at = e.OSPREY_BOOTSTRAP_API_KEY.indexOf(':');
+    bootstrapApiKey = {
+      clientId: e.OSPREY_BOOTSTRAP_API_KEY.slice(0, at),
+      clientSecret: e.OSPREY_BOOTSTRAP_API_KEY.slice(at + 1),
+    };
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: resolve(e.OSPREY_DATA_DIR),
+    masterKey: e.OSPREY_MASTER_KEY,
+    bootstrapApiKey,
+    bootstrapWorkspace: e.OSPREY_BOOTSTRAP_WORKSPACE,
+    bootstrapEmail: e.OSPREY_BOOTSTRAP_EMAIL,
+    logLevel: e.OSPREY_LOG_LEVEL,
+    bodyLimit: e.OSPREY_BODY_LIMIT,
+    rateLimitPerSecond: e.OSPREY_RATE_LIMIT,
+    auditRetentionDays: e.OSPREY_AUDIT_RETENTION_DAYS,
+    tokenTtlSeconds: e.OSPREY_TOKEN_TTL_SECONDS,
+    sessionTtlHours: e.OSPREY_SESSION_TTL_HOURS,
+    trustProxy: e.OSPREY_TRUST_PROXY,
+    dbPoolSize: e.OSPREY_DB_POOL_SIZE,
+  };
+}

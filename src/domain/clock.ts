@@ -1,0 +1,7 @@
+/** The time source; tests pass a fixed or stepping clock. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+
+/** `osprey start` as a real process on the embedded PostgreSQL: first start, bootstrap key, API, clean stop. */
+describe('osprey start (embedded PostgreSQL, real process)', () => {
+  const dirs: string[] = [];
+  after(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  function launch(dataDir: string, env: Record<string, string> = {}) {
+    const childEnv: Record<string, string | undefined> = {
+      ...process.env,
+      OSPREY_DATA_DIR: dataDir,
+      PORT: '0',
+      OSPREY_LOG_LEVEL: 'info',
+      ...env,
+    };
+    delete childEnv.DATABASE_URL;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
+      env: childEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const listening = new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no listening line within 60 s:\n${output}`)), 60_000);
+      child.stdout.on('data', () => {
+        const m = /Osprey is listening on (http:\/\/[\d.:]+)/.exec(output);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`exited early (${code}):\n${output}`)));
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    return { child, listening, exited, output: () => output };
+  }
+
+  it('bootstraps, serves the API, keeps secrets out of the log, and stops cleanly; a restart keeps the data', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'osprey-start-'));
+    dirs.push(dataDir);
+    const key = 'bootstrap-client:bootstrap-secret-0123456789';
+    const first = launch(dataDir, { OSPREY_BOOTSTRAP_API_KEY: key });
+    const base = await first.listening;
+    const tokenRes = await fetch(`${base}/v1/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ apiKey: key }),
+    });
+    assert.equal(tokenRes.status, 200);
+    const { access_token } = (await tokenRes.json()) as { access_token: string };
+    const create = await fetch(`${base}/v1/secrets`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${access_token}` },
+      body: JSON.stringify({ name: 'splunk_token', value: 'super-secret-value-42' }),
+    });
+    assert.equal(create.status, 201);
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    assert.equal(((await stat(join(dataDir, 'master.key'))).mode & 0o777).toString(8), '600');
+    first.child.kill('SIGTERM');
+    assert.equal(await first.exited, 0);
+    assert.equal(
+      existsSync(join(dataDir, 'postgres', 'postmaster.pid')),
+      false,
+      'the embedded server stopped',
+    );
+    const log = first.output();
+    assert.doesNotMatch(log, /super-secret-value-42/);
+    assert.doesNotMatch(log, /bootstrap-secret-0123456789/);
+    assert.doesNotMatch(log, new RegExp(access_token));
+
+    const second = launch(dataDir);
+    const base2 = await second.listening;
+    const token2 = (await (
+      await fetch(`${base2}/v1/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ apiKey: key }),
+      })
+    ).json()) as { access_token: string };
+    const list = await fetch(`${base2}/v1/secrets`, {
+      headers: { authorization: `Bearer ${token2.access_token}` },
+    });
+    const body = (await list.json()) as { secrets: { name: string }[] };
+    assert.deepEqual(
+      body.secrets.map((s) => s.name),
+      ['splunk_token'],
+    );
+    assert.doesNotMatch(second.output(), /created the workspace/, 'bootstrap runs once');
+    second.child.kill('SIGINT');
+    assert.equal(await second.exited, 0);
+  });
+});
