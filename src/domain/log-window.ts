@@ -18,16 +18,16 @@ export function parseRfc3339(field: string, value: string): bigint {
       `${field} must be an RFC 3339 timestamp such as 2022-03-09T08:40:18.490771179Z`,
     );
   }
-  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(
-    Number,
-  ) as number[];
-  const calendar = new Date(Date.UTC(year!, month! - 1, day!));
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((part) =>
+    Number(part),
+  );
+  const calendar = new Date(Date.UTC(year ?? 0, (month ?? 1) - 1, day ?? 1));
   if (
-    calendar.getUTCMonth() !== month! - 1 ||
-    calendar.getUTCDate() !== day! ||
-    hour! > 23 ||
-    minute! > 59 ||
-    second! > 59
+    calendar.getUTCMonth() !== (month ?? 1) - 1 ||
+    calendar.getUTCDate() !== day ||
+    (hour ?? 0) > 23 ||
+    (minute ?? 0) > 59 ||
+    (second ?? 0) > 59
   ) {
     throw invalidArgument(field, `${field} is not a valid date and time: ${value}`);
   }
