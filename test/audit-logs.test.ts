@@ -248,7 +248,11 @@ describe('audit hash chain', () => {
       assert.deepEqual(pruned, [{ workspace_id: t2.workspaceId, pruned: 3 }]);
       const report = await t2.services.audit.verify(t2.workspaceId);
       assert.equal(report.ok, true, JSON.stringify(report));
-      assert.equal(report.entries_checked, 3);
+      assert.equal(report.entries_checked, 4, 'three kept entries and the "Audit log pruned" entry');
+      const newest = await t2.request({ method: 'GET', url: '/v1alpha/audit_logs?page_size=1' });
+      const entry = (newest.json() as Page).audit_logs[0]!;
+      assert.equal(entry.action, 'Audit log pruned');
+      assert.equal(entry.extra_data.pruned, 3);
     } finally {
       await t2.close();
     }

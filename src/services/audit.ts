@@ -1,5 +1,5 @@
-import type { Actor, Principal } from '../domain/actor.js';
-import type { AuditAction } from '../domain/audit-actions.js';
+import { SYSTEM_ACTOR, type Actor, type Principal } from '../domain/actor.js';
+import { AUDIT_ACTIONS, type AuditAction } from '../domain/audit-actions.js';
 import { chainHash } from '../domain/audit-chain.js';
 import { authorize } from '../domain/authorize.js';
 import type { Clock } from '../domain/clock.js';
@@ -9,6 +9,7 @@ import { resolveLogWindow } from '../domain/log-window.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import { pageSize } from '../domain/paging.js';
 import type { Database, Sql } from '../store/database.js';
+import { workspaceById } from '../store/workspaces.js';
 import {
   GENESIS_HASH,
   appendEntry,
@@ -252,7 +253,22 @@ export class AuditService {
         pruned += n;
         if (n < 5000) break;
       }
-      if (pruned > 0) results.push({ workspace_id, pruned });
+      if (pruned > 0) {
+        results.push({ workspace_id, pruned });
+        await this.deps.db.transaction(async (tx) => {
+          const ws = await workspaceById(tx, workspace_id);
+          await this.record(
+            tx,
+            { workspaceId: workspace_id, workspaceName: ws?.name ?? '', actor: SYSTEM_ACTOR },
+            {
+              action: AUDIT_ACTIONS.auditLogPruned,
+              resourceId: workspace_id,
+              resourceName: 'audit log',
+              extraData: { pruned, older_than: cutoff.toISOString(), retention_days: retentionDays },
+            },
+          );
+        });
+      }
     }
     return results;
   }
