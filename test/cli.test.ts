@@ -79,7 +79,11 @@ describe('osprey CLI', () => {
 
     const ok = await osprey('audit', 'verify');
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    assert.match(ok.stdout, /ok, 3 entries/);
+    assert.match(ok.stdout, /ok, 4 entries/, 'three changes and "Encryption key rotated"');
+    const rotatedEntry = await db.one<{ action: string }>(
+      `SELECT action FROM audit_logs ORDER BY ts DESC LIMIT 1`,
+    );
+    assert.equal(rotatedEntry?.action, 'Encryption key rotated');
   });
 
   it('names the audit entry that was changed behind the API, with exit code 1', async () => {

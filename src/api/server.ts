@@ -58,7 +58,7 @@ export async function buildServer({ services, config, logger }: ServerOptions): 
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
   registerMetrics(app);
-  registerAuth(app, services);
+  registerAuth(app, services, config.rateLimitPerSecond);
   await app.register(rateLimit, {
     global: true,
     max: config.rateLimitPerSecond,

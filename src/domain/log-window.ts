@@ -2,7 +2,7 @@ import { invalidArgument } from './errors.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** RFC 3339 with a required time zone; fractional seconds of any length (nanoseconds are cut to ms). */
+/** RFC 3339 with a required time zone; fractional seconds of any length (cut to microseconds). */
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 export interface Instant {
@@ -58,7 +58,7 @@ export function resolveLogWindow(
   const start = startTime ? parseRfc3339('start_time', startTime) : undefined;
   const end = endTime ? parseRfc3339('end_time', endTime) : undefined;
   const dayMicros = BigInt(DAY_MS) * 1000n;
-  // "until now": +1µs so an entry written in the current microsecond is included.
+  // "until now": +1 ms so an entry written in the current millisecond is included.
   const nowMicros = BigInt(nowMs) * 1000n + 1000n;
   const endMicros = end ?? nowMicros;
   const startMicros = start ?? endMicros - dayMicros;

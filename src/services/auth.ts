@@ -3,7 +3,7 @@ import { AUDIT_ACTIONS } from '../domain/audit-actions.js';
 import { OspreyError, unauthenticated } from '../domain/errors.js';
 import { newId, randomToken } from '../domain/ids.js';
 import { verifyPassword } from '../domain/password.js';
-import type { RoleName } from '../domain/roles.js';
+import { isRoleName, roleRank, type RoleName } from '../domain/roles.js';
 import type { Database } from '../store/database.js';
 import {
   deleteSession,
@@ -75,7 +75,7 @@ function tokenPrincipal(row: TokenPrincipalRow, meta: RequestMeta): Principal {
   return {
     workspaceId: row.workspace_id,
     workspaceName: row.workspace_name,
-    role: row.role as RoleName,
+    role: effectiveKeyRole(row),
     actor: {
       type: 'api_key',
       email: row.user_email ?? row.created_by_email,
@@ -86,6 +86,14 @@ function tokenPrincipal(row: TokenPrincipalRow, meta: RequestMeta): Principal {
       ...(row.user_id ? { userId: row.user_id } : {}),
     },
   };
+}
+
+/** A private key acts with the lower of its own role and its user's current role. */
+function effectiveKeyRole(row: TokenPrincipalRow): RoleName {
+  const keyRole = row.role as RoleName;
+  if (!row.user_id) return keyRole;
+  if (!row.user_role || !isRoleName(row.user_role)) return 'viewer';
+  return roleRank(row.user_role) < roleRank(keyRole) ? row.user_role : keyRole;
 }
 
 function sessionPrincipal(row: SessionPrincipalRow, meta: RequestMeta): Principal {

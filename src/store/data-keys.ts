@@ -45,7 +45,7 @@ export function rowsBelowVersion(
 ): Promise<{ id: string; data: Buffer; version: number }[]> {
   return sql.rows(
     `SELECT id, ${col.column} AS data, ${col.versionColumn} AS version FROM ${col.table}
-      WHERE ${col.versionColumn} < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      WHERE ${col.versionColumn} < $1 ORDER BY id LIMIT $2 FOR UPDATE`,
     [version, limit],
   );
 }

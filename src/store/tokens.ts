@@ -21,6 +21,8 @@ export interface TokenPrincipalRow {
   user_id: string | null;
   created_by_email: string;
   user_email: string | null;
+  /** For a private key: its user's current role in the workspace. */
+  user_role: string | null;
   workspace_id: string;
   workspace_name: string;
 }
@@ -29,10 +31,11 @@ export interface TokenPrincipalRow {
 export function principalForToken(sql: Sql, hash: Buffer): Promise<TokenPrincipalRow | undefined> {
   return sql.one<TokenPrincipalRow>(
     `SELECT k.id AS api_key_id, k.name AS key_name, k.role, k.type, k.user_id, k.created_by_email,
-            u.email AS user_email, w.id AS workspace_id, w.name AS workspace_name
+            u.email AS user_email, m.role AS user_role, w.id AS workspace_id, w.name AS workspace_name
        FROM access_tokens t JOIN api_keys k ON k.id = t.api_key_id
        JOIN workspaces w ON w.id = k.workspace_id
        LEFT JOIN users u ON u.id = k.user_id
+       LEFT JOIN memberships m ON m.user_id = k.user_id AND m.workspace_id = k.workspace_id
       WHERE t.token_hash = $1 AND t.expires_at > now() AND k.enabled
         AND (k.expires_at IS NULL OR k.expires_at > now())`,
     [hash],

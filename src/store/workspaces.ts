@@ -22,6 +22,10 @@ export function workspaceByName(sql: Sql, name: string): Promise<WorkspaceRow | 
   return sql.one<WorkspaceRow>('SELECT * FROM workspaces WHERE name = $1', [name]);
 }
 
+export function allWorkspaces(sql: Sql): Promise<WorkspaceRow[]> {
+  return sql.rows<WorkspaceRow>('SELECT * FROM workspaces ORDER BY name');
+}
+
 export async function countWorkspaces(sql: Sql): Promise<number> {
   const row = await sql.one<{ n: string }>('SELECT count(*)::text AS n FROM workspaces');
   return Number(row?.n ?? 0);

@@ -53,6 +53,10 @@ export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
       '/auth/token',
       {
         config: { public: true },
+        // OAuth2 clients may send only an Authorization: Basic header and no body at all.
+        preValidation: async (request) => {
+          request.body ??= {};
+        },
         schema: {
           summary: 'Exchange an API key for a one-hour bearer token',
           description:

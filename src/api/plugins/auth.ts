@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '../../domain/actor.js';
-import { unauthenticated } from '../../domain/errors.js';
+import { OspreyError, unauthenticated } from '../../domain/errors.js';
 import type { RequestMeta } from '../../services/auth.js';
 import type { Services } from '../../app.js';
 
@@ -27,22 +27,67 @@ export function principalOf(request: FastifyRequest): Principal {
 }
 
 /** Authenticates every non-public route before its body is read: a bearer token or a session cookie. */
-export function registerAuth(app: FastifyInstance, services: Services): void {
+export function registerAuth(app: FastifyInstance, services: Services, failuresPerSecond: number): void {
+  const failures = new FailureThrottle(failuresPerSecond);
   app.decorateRequest('principal', undefined);
   app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.config.public || !request.routeOptions.url) return;
-    const header = request.headers.authorization;
-    if (header) {
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      if (!match) throw unauthenticated();
-      request.principal = await services.auth.authenticateBearer(match[1]!, requestMeta(request));
-      return;
+    const url = request.routeOptions.url;
+    if (request.routeOptions.config.public || !url || url === '/docs' || url.startsWith('/docs/')) return;
+    failures.check(request.ip);
+    try {
+      request.principal = await authenticate(request, services);
+    } catch (error) {
+      failures.record(request.ip);
+      throw error;
     }
-    const cookie = request.cookies[SESSION_COOKIE];
-    if (cookie) {
-      request.principal = await services.auth.authenticateSession(cookie, requestMeta(request));
-      return;
-    }
-    throw unauthenticated();
   });
+}
+
+async function authenticate(request: FastifyRequest, services: Services): Promise<Principal> {
+  const header = request.headers.authorization;
+  if (header) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) throw unauthenticated();
+    return services.auth.authenticateBearer(match[1]!, requestMeta(request));
+  }
+  const cookie = request.cookies[SESSION_COOKIE];
+  if (cookie) return services.auth.authenticateSession(cookie, requestMeta(request));
+  throw unauthenticated();
+}
+
+/**
+ * Failed authentications per client address, in one-second windows: past the limit, 429 before any
+ * database lookup, so guessing tokens is throttled like everything else.
+ */
+class FailureThrottle {
+  #window = 0;
+  readonly #counts = new Map<string, number>();
+  constructor(private readonly limit: number) {}
+
+  #roll(): void {
+    const now = Math.floor(Date.now() / 1000);
+    if (now !== this.#window) {
+      this.#window = now;
+      this.#counts.clear();
+    }
+  }
+
+  check(ip: string): void {
+    this.#roll();
+    if ((this.#counts.get(ip) ?? 0) >= this.limit) {
+      throw new OspreyError(
+        'RATE_LIMITED',
+        429,
+        'too many failed authentications; retry after the time in Retry-After',
+        {
+          headers: { 'retry-after': '1' },
+        },
+      );
+    }
+  }
+
+  record(ip: string): void {
+    this.#roll();
+    this.#counts.set(ip, (this.#counts.get(ip) ?? 0) + 1);
+  }
 }

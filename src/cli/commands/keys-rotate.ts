@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { rotateEncryptionKey } from '../../services/key-rotation.js';
 import { withRuntime } from '../runtime.js';
 
 export function registerKeysRotate(keys: Command): void {
@@ -7,7 +8,7 @@ export function registerKeysRotate(keys: Command): void {
     .description('create a new data encryption key and re-encrypt every secret and API key secret under it')
     .action(async () => {
       const result = await withRuntime((rt) =>
-        rt.services.keyring.rotate((done) => process.stderr.write(`\rre-encrypted ${done} values`)),
+        rotateEncryptionKey(rt.services, (done) => process.stderr.write(`\rre-encrypted ${done} values`)),
       );
       process.stderr.write('\n');
       process.stdout.write(
