@@ -64,6 +64,8 @@ export function createServices(
     secrets: new SecretService({ db, keyring, audit, pageTokens }),
     variables: new VariableService({ db, audit, pageTokens }),
     async maintain() {
+      // Picks up a data key rotated by another process, so new values are sealed with it.
+      await keyring.load();
       await deleteExpiredTokens(db);
       await audit.prune(config.auditRetentionDays);
     },

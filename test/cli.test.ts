@@ -22,17 +22,22 @@ describe('osprey CLI', () => {
     OSPREY_LOG_LEVEL: 'silent',
   });
   async function osprey(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const { stdout, stderr } = await run(
+    return ospreyWithInput(undefined, ...args);
+  }
+  function ospreyWithInput(
+    input: string | undefined,
+    ...args: string[]
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = execFile(
         process.execPath,
         ['--import', 'tsx', 'src/cli/main.ts', ...args],
         { env: env() },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const e = error as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
+      child.stdin?.end(input ?? '');
+    });
   }
 
   before(async () => {
@@ -115,6 +120,40 @@ describe('osprey CLI', () => {
     const dup = await osprey('workspaces', 'create', 'acme');
     assert.notEqual(dup.code, 0);
     assert.match(dup.stderr, /already exists/);
+  });
+
+  it('sets a console password from standard input, so the first owner can sign in', async () => {
+    const short = await ospreyWithInput('short\n', 'users', 'set-password', '--email', 'lead@acme.test');
+    assert.equal(short.code, 1);
+    assert.match(short.stderr, /password must have at least 12 characters/);
+    const unknown = await ospreyWithInput(
+      'a long enough password\n',
+      'users',
+      'set-password',
+      '--email',
+      'nobody@acme.test',
+    );
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /nobody@acme.test was not found/);
+    const ok = await ospreyWithInput(
+      'a long enough password\n',
+      'users',
+      'set-password',
+      '--email',
+      'lead@acme.test',
+    );
+    assert.equal(ok.code, 0, ok.stderr);
+    const services = createServices(db, masterKey, loadConfig({ DATABASE_URL: database.url }));
+    await services.keyring.load();
+    const login = await services.auth.login(
+      { email: 'lead@acme.test', password: 'a long enough password' },
+      { ip: '127.0.0.1', userAgent: 'test' },
+    );
+    assert.equal(login.principal.role, 'owner');
+    const entry = await db.one<{ action: string }>(
+      `SELECT action FROM audit_logs WHERE action = 'User password set'`,
+    );
+    assert.ok(entry);
   });
 
   it('refuses to start on a schema newer than it knows', async () => {

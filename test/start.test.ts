@@ -64,6 +64,10 @@ describe('osprey start (embedded PostgreSQL, real process)', () => {
     });
     assert.equal(create.status, 201);
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    // A second server on the same data directory refuses to start (it would share, then stop, the database).
+    const rival = launch(dataDir);
+    await assert.rejects(rival.listening, /another Osprey server \(pid \d+\) is running/);
+    assert.equal((await fetch(`${base}/readyz`)).status, 200, 'the first server is unharmed');
     assert.equal(((await stat(join(dataDir, 'master.key'))).mode & 0o777).toString(8), '600');
     first.child.kill('SIGTERM');
     assert.equal(await first.exited, 0);

@@ -5,6 +5,7 @@ import { registerKeysCreate } from './commands/keys-create.js';
 import { registerKeysRotate } from './commands/keys-rotate.js';
 import { registerMigrate } from './commands/migrate.js';
 import { isServing, registerStart } from './commands/start.js';
+import { registerUsersSetPassword } from './commands/users-set-password.js';
 import { registerWorkspacesCreate } from './commands/workspaces-create.js';
 
 const program = new Command();
@@ -16,6 +17,7 @@ const keys = program.command('keys').description('API keys and the encryption ke
 registerKeysCreate(keys);
 registerKeysRotate(keys);
 registerAuditVerify(program);
+registerUsersSetPassword(program);
 
 program
   .parseAsync(process.argv)

@@ -39,6 +39,7 @@ export const AUDIT_ACTIONS = {
   workspaceCreated: 'Workspace created',
   encryptionKeyRotated: 'Encryption key rotated',
   auditLogPruned: 'Audit log pruned',
+  userPasswordSet: 'User password set',
 } as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[keyof typeof AUDIT_ACTIONS];

@@ -71,9 +71,14 @@ export interface BrokenLink {
 export interface VerifyReport {
   workspace_id: string;
   entries_checked: number;
+  /** The newest entry's seq and hash: record them elsewhere to detect a rewrite of the whole chain. */
+  last_seq: string;
+  head_hash: string;
   ok: boolean;
   first_broken: BrokenLink | null;
 }
+
+const PRUNE_BATCH = 5000;
 
 function toEntry(row: AuditRow): AuditLogEntry {
   return {
@@ -201,6 +206,8 @@ export class AuditService {
     const report: VerifyReport = {
       workspace_id: workspaceId,
       entries_checked: 0,
+      last_seq: state?.last_seq ?? '0',
+      head_hash: (state?.last_hash ?? GENESIS_HASH).toString('hex'),
       ok: true,
       first_broken: null,
     };
@@ -249,26 +256,30 @@ export class AuditService {
     for (const { workspace_id } of await chainWorkspaces(this.deps.db)) {
       let pruned = 0;
       for (;;) {
-        const n = await this.deps.db.transaction((tx) => pruneOldest(tx, workspace_id, cutoff, 5000));
-        pruned += n;
-        if (n < 5000) break;
-      }
-      if (pruned > 0) {
-        results.push({ workspace_id, pruned });
-        await this.deps.db.transaction(async (tx) => {
-          const ws = await workspaceById(tx, workspace_id);
-          await this.record(
-            tx,
-            { workspaceId: workspace_id, workspaceName: ws?.name ?? '', actor: SYSTEM_ACTOR },
-            {
-              action: AUDIT_ACTIONS.auditLogPruned,
-              resourceId: workspace_id,
-              resourceName: 'audit log',
-              extraData: { pruned, older_than: cutoff.toISOString(), retention_days: retentionDays },
-            },
-          );
+        // One batch per transaction, recorded in that transaction. Locking the chain head first
+        // serialises pruners, so two processes never prune (or record) the same entries.
+        const n = await this.deps.db.transaction(async (tx) => {
+          await lockChainHead(tx, workspace_id);
+          const count = await pruneOldest(tx, workspace_id, cutoff, PRUNE_BATCH);
+          if (count > 0) {
+            const ws = await workspaceById(tx, workspace_id);
+            await this.record(
+              tx,
+              { workspaceId: workspace_id, workspaceName: ws?.name ?? '', actor: SYSTEM_ACTOR },
+              {
+                action: AUDIT_ACTIONS.auditLogPruned,
+                resourceId: workspace_id,
+                resourceName: 'audit log',
+                extraData: { pruned: count, older_than: cutoff.toISOString(), retention_days: retentionDays },
+              },
+            );
+          }
+          return count;
         });
+        pruned += n;
+        if (n < PRUNE_BATCH) break;
       }
+      if (pruned > 0) results.push({ workspace_id, pruned });
     }
     return results;
   }

@@ -131,6 +131,7 @@ export class AuthService {
         'INVALID_CLIENT',
         401,
         'the client id or client secret is wrong, or the key is disabled or expired',
+        { headers: { 'www-authenticate': 'Basic realm="osprey"' } },
       );
     const token = randomToken(32);
     const expiresAt = new Date(this.deps.now() + this.deps.tokenTtlSeconds * 1000);

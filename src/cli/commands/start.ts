@@ -4,6 +4,7 @@ import { buildServer } from '../../api/server.js';
 import { loadConfig } from '../../config.js';
 import { createLogger } from '../../logger.js';
 import { bootstrap } from '../../services/bootstrap.js';
+import { lockDataDir } from '../pid-lock.js';
 
 const MAINTENANCE_INTERVAL_MS = 10 * 60_000;
 let serving = false;
@@ -17,6 +18,7 @@ async function start(role: 'all' | 'api'): Promise<void> {
   serving = true;
   const config = loadConfig(process.env);
   const logger = createLogger(config.logLevel);
+  const unlock = config.databaseUrl ? () => undefined : await lockDataDir(config.dataDir);
   const runtime = await openRuntime(config, logger);
   const { services } = runtime;
   const created = await bootstrap(services.db, services.workspaces, {
@@ -32,6 +34,7 @@ async function start(role: 'all' | 'api'): Promise<void> {
       config.bootstrapApiKey
         ? `  client_id:     ${created.api_key.client_id}   (the secret is the one in OSPREY_BOOTSTRAP_API_KEY)`
         : `  client_id:     ${created.api_key.client_id}\n  client_secret: ${created.api_key.client_secret}\n  The secret is shown only this once: store it now.`,
+      `  Console sign-in for ${config.bootstrapEmail}: npx osprey users set-password --email ${config.bootstrapEmail}`,
       `  Get a token:   curl -s -X POST http://localhost:${config.port}/v1/auth/token -H 'content-type: application/json' \\`,
       `                   -d '{"apiKey": "${created.api_key.client_id}:<client_secret>"}'`,
       '',
@@ -62,6 +65,7 @@ async function start(role: 'all' | 'api'): Promise<void> {
       .close()
       .then(() => runtime.close())
       .then(() => {
+        unlock();
         logger.info('stopped');
         process.exit(0);
       })
