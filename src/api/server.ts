@@ -1,5 +1,4 @@
 import cookie from '@fastify/cookie';
-import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -42,7 +41,8 @@ export async function buildServer({ services, config, logger }: ServerOptions): 
   registerErrorHandling(app);
   app.addSchema(ErrorBody);
   await app.register(cookie);
-  await app.register(formbody, { bodyLimit: config.bodyLimit });
+  // JSON only, except where a route scope adds a parser (the token endpoint takes OAuth2 forms).
+  app.removeContentTypeParser('text/plain');
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

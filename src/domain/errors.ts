@@ -75,7 +75,9 @@ export const UNAUTHENTICATED_MESSAGE =
 export const FORBIDDEN_MESSAGE = "You don't have permission to access this resource.";
 
 export function unauthenticated(message = UNAUTHENTICATED_MESSAGE): OspreyError {
-  return new OspreyError('UNAUTHENTICATED', 401, message);
+  return new OspreyError('UNAUTHENTICATED', 401, message, {
+    headers: { 'www-authenticate': 'Bearer realm="osprey"' },
+  });
 }
 
 export function forbidden(message = FORBIDDEN_MESSAGE): OspreyError {

@@ -101,6 +101,7 @@ export class UserService {
         status: 'INVITATION_SENT',
         invitationHash: hashToken(token),
         expiresAt,
+        now: new Date(this.deps.now()),
       });
       if (!added)
         throw conflict(

@@ -76,6 +76,7 @@ export async function lockOwners(sql: Sql, workspaceId: string): Promise<number>
   return rows.length;
 }
 
+/** Adds a membership; re-inviting someone whose invitation expired unused issues a new invitation. */
 export async function insertMembership(
   sql: Sql,
   m: {
@@ -85,12 +86,19 @@ export async function insertMembership(
     status: string;
     invitationHash: Buffer | null;
     expiresAt: Date | null;
+    /** The service's clock: an invitation that expired before it may be replaced. */
+    now?: Date;
   },
 ): Promise<boolean> {
   const n = await sql.exec(
     `INSERT INTO memberships (workspace_id, user_id, role, status, invitation_hash, invitation_expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-    [m.workspaceId, m.userId, m.role, m.status, m.invitationHash, m.expiresAt],
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (workspace_id, user_id) DO UPDATE
+       SET role = EXCLUDED.role, invitation_hash = EXCLUDED.invitation_hash,
+           invitation_expires_at = EXCLUDED.invitation_expires_at
+       WHERE memberships.status = 'INVITATION_SENT' AND EXCLUDED.status = 'INVITATION_SENT'
+         AND memberships.invitation_expires_at < $7`,
+    [m.workspaceId, m.userId, m.role, m.status, m.invitationHash, m.expiresAt, m.now ?? new Date()],
   );
   return n === 1;
 }

@@ -43,7 +43,7 @@ export function workspacesOfUser(sql: Sql, userId: string): Promise<(WorkspaceRo
 export function ownerEmails(sql: Sql, workspaceId: string): Promise<{ email: string }[]> {
   return sql.rows(
     `SELECT u.email FROM users u JOIN memberships m ON m.user_id = u.id
-      WHERE m.workspace_id = $1 AND m.role = 'owner' ORDER BY u.email`,
+      WHERE m.workspace_id = $1 AND m.role = 'owner' AND m.status = 'VERIFIED' ORDER BY u.email`,
     [workspaceId],
   );
 }

@@ -1,3 +1,4 @@
+import formbody from '@fastify/formbody';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { Services } from '../../app.js';
@@ -49,6 +50,8 @@ function invalidClient(message: string): OspreyError {
 
 export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
+    // OAuth2 token requests are form-encoded; this scope is the only one that parses forms.
+    await app.register(formbody);
     app.post(
       '/auth/token',
       {
