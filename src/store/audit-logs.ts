@@ -1,3 +1,4 @@
+import type { ChainedFields } from '../domain/audit-chain.js';
 import { microsToIso } from '../domain/log-window.js';
 import type { Sql } from './database.js';
 
@@ -29,21 +30,8 @@ export async function lockChainHead(sql: Sql, workspaceId: string): Promise<Chai
   return head;
 }
 
-export interface AuditRow {
-  workspace_id: string;
-  seq: string;
-  id: string;
-  ts: string;
-  email: string;
-  actor_name: string;
-  actor_type: string;
-  action: string;
-  resource_id: string;
-  resource_name: string;
-  ip: string;
-  user_agent: string;
-  extra_data: Record<string, unknown>;
-  account_name: string;
+/** A stored entry: the hashed fields plus the chain links. */
+export interface AuditRow extends ChainedFields {
   prev_hash: Buffer;
   hash: Buffer;
 }
