@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -13,7 +13,7 @@ describe('osprey start (embedded PostgreSQL, real process)', () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
 
-  function launch(dataDir: string, env: Record<string, string> = {}) {
+  function launch(dataDir: string, env: Record<string, string> = {}, as?: { uid: number; gid: number }) {
     const childEnv: Record<string, string | undefined> = {
       ...process.env,
       OSPREY_DATA_DIR: dataDir,
@@ -25,6 +25,7 @@ describe('osprey start (embedded PostgreSQL, real process)', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
       env: childEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(as ?? {}),
     });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -101,5 +102,32 @@ describe('osprey start (embedded PostgreSQL, real process)', () => {
     assert.doesNotMatch(second.output(), /created the workspace/, 'bootstrap runs once');
     second.child.kill('SIGINT');
     assert.equal(await second.exited, 0);
+  });
+
+  it('runs as a normal (non-root) user too', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'osprey-user-'));
+    dirs.push(dataDir);
+    let as: { uid: number; gid: number } | undefined;
+    if (process.getuid?.() === 0) {
+      // As root, run the server as an unprivileged account, the way a normal user would.
+      as = { uid: 65534, gid: 65534 };
+      await chown(dataDir, as.uid, as.gid);
+      await chmod(dataDir, 0o700);
+    }
+    const server = launch(
+      join(dataDir, 'data'),
+      { OSPREY_BOOTSTRAP_API_KEY: 'user-client:user-secret-0123456789' },
+      as,
+    );
+    const base = await server.listening;
+    const res = await fetch(`${base}/v1/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ apiKey: 'user-client:user-secret-0123456789' }),
+    });
+    assert.equal(res.status, 200);
+    if (as) assert.equal((await stat(join(dataDir, 'data', 'master.key'))).uid, as.uid);
+    server.child.kill('SIGTERM');
+    assert.equal(await server.exited, 0);
   });
 });
