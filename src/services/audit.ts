@@ -98,12 +98,14 @@ function toEntry(row: AuditRow): AuditLogEntry {
   };
 }
 
+/** What a page token carries: workspace, window (µs), order, and the last entry's seq and ts. */
 interface CursorPayload {
   w: string;
   s: string;
   e: string;
   o: 'asc' | 'desc';
   q: string;
+  t: string;
 }
 
 export interface AuditServiceDeps {
@@ -150,14 +152,15 @@ export class AuditService {
     const size = pageSize(query.page_size, 100, 500);
     let window;
     let order = query.order ?? 'desc';
-    let afterSeq: string | undefined;
+    let after: { seq: string; ts: string } | undefined;
     if (query.page_token) {
       const c = this.deps.pageTokens.decode(query.page_token) as Partial<CursorPayload>;
       if (
         c.w !== principal.workspaceId ||
         typeof c.s !== 'string' ||
         typeof c.e !== 'string' ||
-        typeof c.q !== 'string'
+        typeof c.q !== 'string' ||
+        typeof c.t !== 'string'
       ) {
         throw invalidArgument('page_token', 'page_token does not belong to this query', 'INVALID_PAGE_TOKEN');
       }
@@ -170,7 +173,7 @@ export class AuditService {
       }
       window = { startMicros: BigInt(c.s), endMicros: BigInt(c.e) };
       order = c.o === 'asc' ? 'asc' : 'desc';
-      afterSeq = c.q;
+      after = { seq: c.q, ts: c.t };
     } else {
       window = resolveLogWindow(query.start_time, query.end_time, this.deps.clock.now());
     }
@@ -178,7 +181,7 @@ export class AuditService {
       workspaceId: principal.workspaceId,
       ...window,
       order,
-      afterSeq,
+      after,
       limit: size + 1,
     });
     const page = rows.slice(0, size);
@@ -193,6 +196,7 @@ export class AuditService {
         e: window.endMicros.toString(),
         o: order,
         q: last.seq,
+        t: last.ts,
       };
       result.next_page_token = this.deps.pageTokens.encode({ ...payload });
     }

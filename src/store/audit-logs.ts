@@ -74,27 +74,29 @@ export interface AuditPageQuery {
   startMicros: bigint;
   endMicros: bigint;
   order: 'asc' | 'desc';
-  /** The seq of the last entry of the previous page. */
-  afterSeq: string | undefined;
+  /** The last entry of the previous page. */
+  after: { seq: string; ts: string } | undefined;
   limit: number;
 }
 
 /**
- * One page by keyset on (ts, seq). Within a workspace ts and seq grow together and commit in order,
- * so a seq cursor never skips or repeats an entry while new ones arrive.
+ * One page by keyset on (ts, seq), read straight off the (workspace_id, ts, seq) index. Within a
+ * workspace ts and seq grow together and commit in order, so the cursor never skips or repeats an
+ * entry while new ones arrive. (`audit_logs.ts` is qualified: a bare `ts` would name the text column
+ * of the select list and force a sort of the whole window.)
  */
 export function pageEntries(sql: Sql, q: AuditPageQuery): Promise<AuditRow[]> {
   const cmp = q.order === 'asc' ? '>' : '<';
   const params: unknown[] = [q.workspaceId, microsToIso(q.startMicros), microsToIso(q.endMicros), q.limit];
   let cursor = '';
-  if (q.afterSeq !== undefined) {
-    params.push(q.afterSeq);
-    cursor = `AND seq ${cmp} $5`;
+  if (q.after !== undefined) {
+    params.push(q.after.ts, q.after.seq);
+    cursor = `AND (audit_logs.ts, seq) ${cmp} ($5::timestamptz, $6::bigint)`;
   }
   return sql.rows<AuditRow>(
     `SELECT ${COLUMNS} FROM audit_logs
-      WHERE workspace_id = $1 AND ts > $2::timestamptz AND ts < $3::timestamptz ${cursor}
-      ORDER BY ts ${q.order}, seq ${q.order} LIMIT $4`,
+      WHERE workspace_id = $1 AND audit_logs.ts > $2::timestamptz AND audit_logs.ts < $3::timestamptz ${cursor}
+      ORDER BY audit_logs.ts ${q.order}, seq ${q.order} LIMIT $4`,
     params,
   );
 }
