@@ -118,6 +118,24 @@ describe('GET /v1alpha/audit_logs', () => {
     assert.equal(new Set(ids).size, ids.length);
   });
 
+  it('keeps the order of the first page when later pages send only page_token', async () => {
+    const first = (
+      await t.request({ method: 'GET', url: '/v1alpha/audit_logs?order=asc&page_size=5' })
+    ).json() as Page;
+    const second = await t.request({
+      method: 'GET',
+      url: `/v1alpha/audit_logs?page_size=5&page_token=${encodeURIComponent(first.next_page_token!)}`,
+    });
+    assert.equal(second.statusCode, 200, second.body);
+    const page = second.json() as Page;
+    assert.ok(page.audit_logs[0]!.timestamp > first.audit_logs.at(-1)!.timestamp);
+    const flipped = await t.request({
+      method: 'GET',
+      url: `/v1alpha/audit_logs?order=desc&page_token=${encodeURIComponent(first.next_page_token!)}`,
+    });
+    assert.equal(flipped.statusCode, 400);
+  });
+
   it('applies the 24-hour window rules', async () => {
     const now = Date.now();
     const iso = (ms: number): string => new Date(ms).toISOString();

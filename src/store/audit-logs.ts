@@ -90,8 +90,10 @@ export function pageEntries(sql: Sql, q: AuditPageQuery): Promise<AuditRow[]> {
   const params: unknown[] = [q.workspaceId, microsToIso(q.startMicros), microsToIso(q.endMicros), q.limit];
   let cursor = '';
   if (q.after !== undefined) {
+    // ts and seq grow together, so "seq beyond the cursor" is exact; the ts bound lets the index
+    // scan start at the cursor instead of at the window's edge.
     params.push(q.after.ts, q.after.seq);
-    cursor = `AND (audit_logs.ts, seq) ${cmp} ($5::timestamptz, $6::bigint)`;
+    cursor = `AND audit_logs.ts ${cmp}= $5::timestamptz AND seq ${cmp} $6::bigint`;
   }
   return sql.rows<AuditRow>(
     `SELECT ${COLUMNS} FROM audit_logs

@@ -12,7 +12,10 @@ export const AuditLogQuery = Type.Object(
     end_time: Type.Optional(Type.String({ description: 'RFC 3339; entries created before it' })),
     page_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
     page_token: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
-    order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'desc' })),
+    // No schema default: with a page_token, a missing order means "the token's order".
+    order: Type.Optional(
+      Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'asc or desc (default desc)' }),
+    ),
   },
   { additionalProperties: false },
 );
