@@ -1,0 +1,232 @@
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import { Cron } from 'croner';
+import { WORKFLOW_SCHEMA, type StepKind } from './definition-schema.js';
+import { checkExpression, findTemplates, referencedRoots } from './expressions.js';
+import { DefinitionSource, type PathPart, type SourceProblem } from './source.js';
+
+/** A validated definition. Steps keep their raw shape; the engine compiles them. */
+export interface WorkflowDefinition {
+  name: string;
+  description?: string;
+  tags?: string[];
+  trigger: { type: 'on_demand' | 'webhook' | 'schedule' | 'event' | 'nested'; [key: string]: unknown };
+  concurrency?: number;
+  retention_days?: number;
+  steps: StepDefinition[];
+}
+
+export interface StepDefinition {
+  id: string;
+  kind: StepKind;
+  [key: string]: unknown;
+}
+
+export interface ValidationResult {
+  definition: WorkflowDefinition | undefined;
+  /** Errors block saving; warnings are kept on a draft and block publishing. */
+  problems: SourceProblem[];
+}
+
+/** Actions every installation has. The integrations work adds the app catalogue. */
+export const BUILT_IN_ACTIONS = new Set(['http.request']);
+
+const RESERVED_IDS = new Set(['event', 'secrets', 'vars', 'execution', 'workflow', 'item', 'index']);
+
+let compiled: ReturnType<Ajv2020['compile']> | undefined;
+function schemaValidator(): ReturnType<Ajv2020['compile']> {
+  if (!compiled) {
+    const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: false });
+    addFormats.default(ajv);
+    compiled = ajv.compile(WORKFLOW_SCHEMA);
+  }
+  return compiled;
+}
+
+function pointerToPath(pointer: string): PathPart[] {
+  if (!pointer) return [];
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+}
+
+/** ajv reports an `if/then` failure twice (the branch and the "must match then"); keep the useful ones. */
+function schemaProblems(source: DefinitionSource, errors: ErrorObject[]): SourceProblem[] {
+  const useful = errors.filter(
+    (e) =>
+      e.keyword !== 'if' &&
+      !(e.keyword === 'oneOf' && errors.some((o) => o !== e && o.instancePath.startsWith(e.instancePath))),
+  );
+  const seen = new Set<string>();
+  const out: SourceProblem[] = [];
+  for (const e of useful) {
+    const path = pointerToPath(e.instancePath);
+    let message = e.message ?? 'is invalid';
+    if (e.keyword === 'additionalProperties') {
+      const field = String(e.params.additionalProperty);
+      path.push(field);
+      message = `unknown field "${field}"`;
+    } else if (e.keyword === 'required') {
+      message = `${String(e.params.missingProperty)} is required`;
+    } else if (e.keyword === 'enum') {
+      message = `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    } else if (e.keyword === 'const') {
+      message = `must be ${JSON.stringify(e.params.allowedValue)}`;
+    }
+    const problem = source.problem(path, message);
+    const key = `${problem.path}|${message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(problem);
+    }
+  }
+  return out;
+}
+
+interface StepVisit {
+  step: StepDefinition;
+  path: PathPart[];
+  inLoop: boolean;
+}
+
+/** Every step, depth first, with its path and whether a loop encloses it. */
+export function walkSteps(
+  steps: StepDefinition[],
+  base: PathPart[] = ['steps'],
+  inLoop = false,
+): StepVisit[] {
+  const out: StepVisit[] = [];
+  steps.forEach((step, i) => {
+    const path = [...base, i];
+    out.push({ step, path, inLoop });
+    const nested = (key: string, list: unknown, loop = inLoop): void => {
+      if (Array.isArray(list)) out.push(...walkSteps(list as StepDefinition[], [...path, key], loop));
+    };
+    nested('then', step.then);
+    nested('else', step.else);
+    nested('default', step.default);
+    if (step.kind === 'loop') nested('steps', step.steps, true);
+    if (Array.isArray(step.cases)) {
+      (step.cases as { steps?: unknown }[]).forEach((c, ci) => {
+        if (Array.isArray(c.steps))
+          out.push(...walkSteps(c.steps as StepDefinition[], [...path, 'cases', ci, 'steps'], inLoop));
+      });
+    }
+    if (Array.isArray(step.branches)) {
+      (step.branches as { steps?: unknown }[]).forEach((b, bi) => {
+        if (Array.isArray(b.steps))
+          out.push(...walkSteps(b.steps as StepDefinition[], [...path, 'branches', bi, 'steps'], inLoop));
+      });
+    }
+  });
+  return out;
+}
+
+/** Calls fn for every string inside value (not descending into nested step lists). */
+function eachString(value: unknown, path: PathPart[], fn: (text: string, path: PathPart[]) => void): void {
+  if (typeof value === 'string') fn(value, path);
+  else if (Array.isArray(value)) value.forEach((v, i) => eachString(v, [...path, i], fn));
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) eachString(v, [...path, k], fn);
+  }
+}
+
+const NESTED_KEYS = new Set(['then', 'else', 'default', 'steps', 'cases', 'branches']);
+const LITERAL_KEYS = new Set(['id', 'kind', 'source', 'name', 'description']);
+
+function semanticProblems(source: DefinitionSource, def: WorkflowDefinition): SourceProblem[] {
+  const problems: SourceProblem[] = [];
+  const visits = walkSteps(def.steps);
+  const ids = new Map<string, PathPart[]>();
+  for (const { step, path } of visits) {
+    if (RESERVED_IDS.has(step.id))
+      problems.push(source.problem([...path, 'id'], `"${step.id}" is reserved; choose another step id`));
+    else if (ids.has(step.id))
+      problems.push(
+        source.problem(
+          [...path, 'id'],
+          `duplicate step id "${step.id}" (first at ${ids.get(step.id)!.join('.')})`,
+        ),
+      );
+    else ids.set(step.id, path);
+  }
+  for (const { step, path, inLoop } of visits) {
+    if (step.kind === 'break' && !inLoop)
+      problems.push(source.problem([...path, 'kind'], 'break is only allowed inside a loop'));
+    if (step.kind === 'action' && typeof step.action === 'string' && !BUILT_IN_ACTIONS.has(step.action)) {
+      problems.push(
+        source.problem(
+          [...path, 'action'],
+          `unknown action "${step.action}": no installed app provides it`,
+          'warning',
+        ),
+      );
+    }
+    for (const [key, value] of Object.entries(step)) {
+      if (NESTED_KEYS.has(key) && key !== 'cases') continue;
+      if (LITERAL_KEYS.has(key)) continue;
+      const fieldValue =
+        key === 'cases' ? (value as { when?: unknown }[]).map((c) => ({ when: c.when })) : value;
+      eachString(fieldValue, [...path, key], (text, at) => {
+        for (const t of findTemplates(text)) {
+          const err = checkExpression(t.expression);
+          if (err) {
+            problems.push(
+              source.problem(at, `invalid expression "${t.expression}": ${err.message}`, 'error', t.offset),
+            );
+            continue;
+          }
+          for (const root of referencedRoots(t.expression)) {
+            if (root !== 'event' && !ids.has(root)) {
+              problems.push(
+                source.problem(
+                  at,
+                  `expression refers to $.${root}, but there is no step with id "${root}"`,
+                  'error',
+                  t.offset,
+                ),
+              );
+            }
+          }
+        }
+      });
+    }
+  }
+  const trigger = def.trigger;
+  if (trigger.type === 'schedule' && typeof trigger.cron === 'string') {
+    const timezone = typeof trigger.timezone === 'string' ? trigger.timezone : 'UTC';
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: timezone });
+    } catch {
+      problems.push(source.problem(['trigger', 'timezone'], `unknown time zone "${timezone}"`));
+    }
+    try {
+      new Cron(trigger.cron, { paused: true });
+    } catch (error) {
+      problems.push(
+        source.problem(['trigger', 'cron'], `invalid cron expression: ${(error as Error).message}`),
+      );
+    }
+  }
+  return problems;
+}
+
+/** Parses and validates a definition: syntax, schema, step ids, expressions, references, triggers. */
+export function validateDefinition(text: string): ValidationResult {
+  const source = new DefinitionSource(text);
+  if (source.syntaxProblems.length) return { definition: undefined, problems: source.syntaxProblems };
+  if (source.value === null || typeof source.value !== 'object' || Array.isArray(source.value)) {
+    return {
+      definition: undefined,
+      problems: [source.problem([], 'a workflow definition must be a mapping (name, trigger, steps, …)')],
+    };
+  }
+  const validate = schemaValidator();
+  if (!validate(source.value))
+    return { definition: undefined, problems: schemaProblems(source, validate.errors ?? []) };
+  const definition = source.value as WorkflowDefinition;
+  const problems = semanticProblems(source, definition);
+  return { definition: problems.some((p) => p.severity === 'error') ? undefined : definition, problems };
+}
