@@ -11,6 +11,7 @@ import { Keyring } from './services/keyring.js';
 import { SecretService } from './services/secrets.js';
 import { UserService } from './services/users.js';
 import { VariableService } from './services/variables.js';
+import { WorkflowService } from './services/workflows.js';
 import { WorkspaceService } from './services/workspaces.js';
 import { Database } from './store/database.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './store/embedded-postgres.js';
@@ -28,6 +29,7 @@ export interface Services {
   users: UserService;
   secrets: SecretService;
   variables: VariableService;
+  workflows: WorkflowService;
   /** Deletes expired tokens and sessions and prunes the audit log past retention. */
   maintain(): Promise<void>;
 }
@@ -63,6 +65,7 @@ export function createServices(
     users: new UserService({ db, audit, now }),
     secrets: new SecretService({ db, keyring, audit, pageTokens }),
     variables: new VariableService({ db, audit, pageTokens }),
+    workflows: new WorkflowService({ db, audit, pageTokens }),
     async maintain() {
       // Picks up a data key rotated by another process, so new values are sealed with it.
       await keyring.load();

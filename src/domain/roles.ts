@@ -34,13 +34,16 @@ export const PERMISSIONS = [
   'secrets.manage',
   'variables.read',
   'variables.manage',
+  'workflows.read',
+  'workflows.edit',
+  'workflows.publish',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const VIEWER: Permission[] = ['workspace.read', 'variables.read'];
+const VIEWER: Permission[] = ['workspace.read', 'variables.read', 'workflows.read'];
 const OPERATOR: Permission[] = [...VIEWER];
-const CREATOR: Permission[] = [...OPERATOR, 'secrets.read', 'users.read'];
-const CONTRIBUTOR: Permission[] = [...CREATOR, 'secrets.manage', 'variables.manage'];
+const CREATOR: Permission[] = [...OPERATOR, 'secrets.read', 'users.read', 'workflows.edit'];
+const CONTRIBUTOR: Permission[] = [...CREATOR, 'secrets.manage', 'variables.manage', 'workflows.publish'];
 const OWNER: Permission[] = [...PERMISSIONS];
 
 export const ROLE_PERMISSIONS: Record<RoleName, ReadonlySet<Permission>> = {

@@ -6,6 +6,7 @@ import { authRoutes } from './auth.js';
 import { secretRoutes } from './secrets.js';
 import { userRoutes } from './users.js';
 import { variableRoutes } from './variables.js';
+import { workflowRoutes } from './workflows.js';
 import { workspaceRoutes } from './workspaces.js';
 
 /** The native API under /v1. */
@@ -19,6 +20,7 @@ export function nativeRoutes(services: Services): FastifyPluginAsyncTypebox {
       auditLogRoutes,
       secretRoutes,
       variableRoutes,
+      workflowRoutes,
     ]) {
       await app.register(routes(services));
     }

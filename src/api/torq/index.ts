@@ -10,6 +10,7 @@ import { AuditLogQuery } from '../native/audit-logs.js';
 import { roleList } from '../native/users.js';
 import { CreateWorkspaceBody } from '../native/workspaces.js';
 import { principalOf } from '../plugins/auth.js';
+import { torqWorkflowRoutes } from './workflows.js';
 
 /** usersv1alphaUser */
 function torqUser(u: UserView): Record<string, unknown> {
@@ -53,6 +54,7 @@ function roleFromId(roleId: string | undefined): RoleName {
 /** The Torq-compatible surface (mounted at /v1alpha and /public/v1alpha). */
 export function torqRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
+    await app.register(torqWorkflowRoutes(services));
     const tags = ['torq'];
     app.get(
       '/audit_logs',

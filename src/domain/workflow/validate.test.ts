@@ -29,9 +29,7 @@ steps:
         status: failure
 `;
 
-function problems(
-  text: string,
-): {
+function problems(text: string): {
   path: string;
   line: number | undefined;
   column: number | undefined;
