@@ -12,6 +12,9 @@ import { SecretService } from './services/secrets.js';
 import { UserService } from './services/users.js';
 import { VariableService } from './services/variables.js';
 import { WorkflowService } from './services/workflows.js';
+import { ExecutionService } from './services/executions.js';
+import { Executor } from './engine/executor.js';
+import { ExpressionRuntime } from './engine/expressions.js';
 import { WorkspaceService } from './services/workspaces.js';
 import { Database } from './store/database.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './store/embedded-postgres.js';
@@ -30,6 +33,9 @@ export interface Services {
   secrets: SecretService;
   variables: VariableService;
   workflows: WorkflowService;
+  executions: ExecutionService;
+  /** Runs executions; workers (engine/worker.ts) drive it. */
+  executor: Executor;
   /** Deletes expired tokens and sessions and prunes the audit log past retention. */
   maintain(): Promise<void>;
 }
@@ -55,6 +61,22 @@ export function createServices(
     tokenTtlSeconds: config.tokenTtlSeconds,
     sessionTtlHours: config.sessionTtlHours,
   });
+  const secrets = new SecretService({ db, keyring, audit, pageTokens });
+  const variables = new VariableService({ db, audit, pageTokens });
+  const executor = new Executor({
+    db,
+    clock,
+    expressions: new ExpressionRuntime(),
+    async resolveSecrets(workspaceId, names) {
+      const out: Record<string, string> = {};
+      for (const name of names) {
+        const value = await secrets.reveal(workspaceId, name);
+        if (value !== undefined) out[name] = value;
+      }
+      return out;
+    },
+    resolveVariables: (workspaceId, names) => variables.valuesByName(workspaceId, names),
+  });
   return {
     db,
     keyring,
@@ -63,8 +85,10 @@ export function createServices(
     auth,
     workspaces: new WorkspaceService({ db, audit, apiKeys }),
     users: new UserService({ db, audit, now }),
-    secrets: new SecretService({ db, keyring, audit, pageTokens }),
-    variables: new VariableService({ db, audit, pageTokens }),
+    secrets,
+    variables,
+    executions: new ExecutionService({ db, clock, pageTokens }),
+    executor,
     workflows: new WorkflowService({ db, audit, pageTokens }),
     async maintain() {
       // Picks up a data key rotated by another process, so new values are sealed with it.

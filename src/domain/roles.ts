@@ -37,11 +37,12 @@ export const PERMISSIONS = [
   'workflows.read',
   'workflows.edit',
   'workflows.publish',
+  'workflows.run',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 const VIEWER: Permission[] = ['workspace.read', 'variables.read', 'workflows.read'];
-const OPERATOR: Permission[] = [...VIEWER];
+const OPERATOR: Permission[] = [...VIEWER, 'workflows.run'];
 const CREATOR: Permission[] = [...OPERATOR, 'secrets.read', 'users.read', 'workflows.edit'];
 const CONTRIBUTOR: Permission[] = [...CREATOR, 'secrets.manage', 'variables.manage', 'workflows.publish'];
 const OWNER: Permission[] = [...PERMISSIONS];

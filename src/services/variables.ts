@@ -11,6 +11,7 @@ import {
   insertVariable,
   updateVariable,
   variableById,
+  variablesByName,
   variablesPage,
   type VariableRow,
 } from '../store/variables.js';
@@ -76,6 +77,13 @@ export class VariableService {
       });
       return toView(row);
     });
+  }
+
+  /** Values by name, for the engine (`$vars.<name>`). */
+  async valuesByName(workspaceId: string, names: string[]): Promise<Record<string, unknown>> {
+    if (names.length === 0) return {};
+    const rows = await variablesByName(this.deps.db, workspaceId, names);
+    return Object.fromEntries(rows.map((r) => [r.name, r.value]));
   }
 
   async list(

@@ -32,6 +32,13 @@ export function variableById(
   );
 }
 
+export function variablesByName(sql: Sql, workspaceId: string, names: string[]): Promise<VariableRow[]> {
+  return sql.rows<VariableRow>('SELECT * FROM variables WHERE workspace_id = $1 AND name = ANY($2::text[])', [
+    workspaceId,
+    names,
+  ]);
+}
+
 export function variablesPage(
   sql: Sql,
   workspaceId: string,

@@ -5,6 +5,7 @@ import { auditLogRoutes } from './audit-logs.js';
 import { authRoutes } from './auth.js';
 import { secretRoutes } from './secrets.js';
 import { userRoutes } from './users.js';
+import { executionRoutes } from './executions.js';
 import { variableRoutes } from './variables.js';
 import { workflowRoutes } from './workflows.js';
 import { workspaceRoutes } from './workspaces.js';
@@ -21,6 +22,7 @@ export function nativeRoutes(services: Services): FastifyPluginAsyncTypebox {
       secretRoutes,
       variableRoutes,
       workflowRoutes,
+      executionRoutes,
     ]) {
       await app.register(routes(services));
     }

@@ -5,6 +5,16 @@ import type { WorkflowView } from '../../services/workflows.js';
 import { ok } from '../common-schemas.js';
 import { principalOf } from '../plugins/auth.js';
 
+/** Osprey's execution statuses with the reference's names. */
+const TORQ_STATUS: Record<string, string> = {
+  queued: 'QUEUED',
+  running: 'RUNNING',
+  waiting: 'ON_HOLD',
+  succeeded: 'SUCCESS',
+  failed: 'FAILED',
+  cancelled: 'STOPPED',
+};
+
 /** Torq's workflow object: tags as [{name}], omitted when none; published_revision_id only when published. */
 function torqWorkflow(w: WorkflowView): Record<string, unknown> {
   return {
@@ -53,6 +63,21 @@ export function torqWorkflowRoutes(services: Services): FastifyPluginAsyncTypebo
             description: request.body?.description,
           }),
         ),
+    );
+    app.get(
+      '/executions/:id',
+      {
+        schema: {
+          tags,
+          summary: 'An execution (Torq statuses)',
+          params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+          response: ok(),
+        },
+      },
+      async (request) => {
+        const e = await services.executions.get(principalOf(request), request.params.id);
+        return { ...e, status: TORQ_STATUS[e.status] ?? 'EXECUTION_STATUS_UNKNOWN' };
+      },
     );
     app.get(
       '/workflow/:id/tags',

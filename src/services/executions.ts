@@ -1,0 +1,239 @@
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { Principal } from '../domain/actor.js';
+import { authorize } from '../domain/authorize.js';
+import type { Clock } from '../domain/clock.js';
+import { OspreyError, invalidArgument, notFound } from '../domain/errors.js';
+import { newId } from '../domain/ids.js';
+import type { PageTokenCodec } from '../domain/page-token.js';
+import { pageSize } from '../domain/paging.js';
+import type { WorkflowDefinition } from '../domain/workflow/validate.js';
+import type { Database } from '../store/database.js';
+import {
+  cancelExecution,
+  executionById,
+  executionsPage,
+  insertExecution,
+  stepRunsOf,
+  type ExecutionRow,
+  type StepRunRow,
+} from '../store/executions.js';
+import { revisionById, workflowById } from '../store/workflows.js';
+
+export const TERMINAL_STATUSES = new Set(['succeeded', 'failed', 'cancelled']);
+
+export interface StepRunView {
+  key: string;
+  step_id: string;
+  kind: string;
+  status: string;
+  attempt: number;
+  started_at: string;
+  finished_at: string | null;
+  duration_ms: number | null;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+}
+
+export interface ExecutionView {
+  id: string;
+  workflow_id: string;
+  revision_id: string;
+  status: string;
+  trigger: Record<string, unknown>;
+  input: unknown;
+  output: unknown;
+  error: ExecutionRow['error'];
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+  steps?: StepRunView[];
+}
+
+function ms(a: Date | null, b: Date | null): number | null {
+  return a && b ? b.getTime() - a.getTime() : null;
+}
+
+function toStepView(r: StepRunRow): StepRunView {
+  return {
+    key: r.key,
+    step_id: r.step_id,
+    kind: r.kind,
+    status: r.status,
+    attempt: r.attempt,
+    started_at: r.started_at.toISOString(),
+    finished_at: r.finished_at ? r.finished_at.toISOString() : null,
+    duration_ms: ms(r.started_at, r.finished_at),
+    input: r.input,
+    output: r.output,
+    error: r.error,
+  };
+}
+
+export function toExecutionView(e: ExecutionRow, steps?: StepRunRow[]): ExecutionView {
+  return {
+    id: e.id,
+    workflow_id: e.workflow_id,
+    revision_id: e.revision_id,
+    status: e.status,
+    trigger: e.trigger,
+    input: e.input,
+    output: e.output,
+    error: e.error,
+    created_at: e.created_at.toISOString(),
+    started_at: e.started_at ? e.started_at.toISOString() : null,
+    finished_at: e.finished_at ? e.finished_at.toISOString() : null,
+    duration_ms: ms(e.started_at, e.finished_at),
+    ...(steps ? { steps: steps.map(toStepView) } : {}),
+  };
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+addFormats.default(ajv);
+
+export interface ExecutionServiceDeps {
+  db: Database;
+  clock: Clock;
+  pageTokens: PageTokenCodec;
+}
+
+/** Starting, watching and cancelling runs. Workers (engine/worker.ts) do the running. */
+export class ExecutionService {
+  constructor(private readonly deps: ExecutionServiceDeps) {}
+
+  /**
+   * Queues a run of the published revision (or, with `revision: "current"`, the latest draft, as a
+   * manual run may). Inputs are checked against the trigger's `inputs` schema.
+   */
+  async start(
+    principal: Principal,
+    workflowId: string,
+    request: { inputs?: unknown; revision?: 'published' | 'current' | undefined },
+  ): Promise<ExecutionView> {
+    authorize(principal, 'workflows.run');
+    const db = this.deps.db;
+    const workflow = await workflowById(db, principal.workspaceId, workflowId);
+    if (!workflow) throw notFound('WORKFLOW_NOT_FOUND', 'workflow', workflowId);
+    const wanted = request.revision ?? (workflow.published_revision_id ? 'published' : 'current');
+    const revisionId = wanted === 'published' ? workflow.published_revision_id : workflow.current_revision_id;
+    if (!revisionId) {
+      throw invalidArgument(
+        'revision',
+        'the workflow is not published; publish it, or run the draft with "revision": "current"',
+      );
+    }
+    const revision = (await revisionById(db, principal.workspaceId, workflowId, revisionId))!;
+    const definition = revision.definition as unknown as WorkflowDefinition;
+    const inputs = request.inputs ?? {};
+    const schema = definition.trigger.inputs;
+    if (schema && typeof schema === 'object') {
+      const validate = ajv.compile(schema);
+      if (!validate(inputs)) {
+        const details = (validate.errors ?? []).map((e) => {
+          const field = [
+            'inputs',
+            ...e.instancePath.split('/').filter(Boolean),
+            ...(e.keyword === 'required' ? [String(e.params.missingProperty)] : []),
+          ].join('.');
+          return {
+            field,
+            message: `${field} ${e.keyword === 'required' ? 'is required' : (e.message ?? 'is invalid')}`,
+          };
+        });
+        throw new OspreyError('INPUTS_INVALID', 400, details.map((d) => d.message).join('; '), { details });
+      }
+    }
+    const row = await db.transaction((tx) =>
+      insertExecution(tx, {
+        id: newId(),
+        workspace_id: principal.workspaceId,
+        workflow_id: workflowId,
+        revision_id: revisionId,
+        trigger: {
+          type: 'manual',
+          by: principal.actor.email || principal.actor.name,
+          actor_type: principal.actor.type,
+          revision: wanted,
+        },
+        input: inputs,
+      }),
+    );
+    return toExecutionView(row);
+  }
+
+  async get(principal: Principal, id: string): Promise<ExecutionView> {
+    authorize(principal, 'workflows.read');
+    const row = await executionById(this.deps.db, principal.workspaceId, id);
+    if (!row) throw notFound('EXECUTION_NOT_FOUND', 'execution', id);
+    return toExecutionView(row, await stepRunsOf(this.deps.db, id));
+  }
+
+  /** Waits (polling) until the run ends or the time is up; answers its state either way. */
+  async waitFor(principal: Principal, id: string, timeoutMs: number): Promise<ExecutionView> {
+    const deadline = this.deps.clock.now() + timeoutMs;
+    for (let delay = 10; ; delay = Math.min(250, delay * 2)) {
+      const view = await this.get(principal, id);
+      if (TERMINAL_STATUSES.has(view.status) || this.deps.clock.now() >= deadline) return view;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  async list(
+    principal: Principal,
+    q: {
+      workflow_id?: string | undefined;
+      status?: string | undefined;
+      page_size?: number | undefined;
+      page_token?: string | undefined;
+    },
+  ): Promise<{ executions: ExecutionView[]; next_page_token?: string }> {
+    authorize(principal, 'workflows.read');
+    const size = pageSize(q.page_size, 100, 500);
+    let after: { createdAt: string; id: string } | undefined;
+    if (q.page_token) {
+      const c = this.deps.pageTokens.decode(q.page_token);
+      if (
+        c.k !== `executions:${principal.workspaceId}` ||
+        typeof c.t !== 'string' ||
+        typeof c.i !== 'string'
+      ) {
+        throw invalidArgument('page_token', 'page_token does not belong to this list', 'INVALID_PAGE_TOKEN');
+      }
+      after = { createdAt: c.t, id: c.i };
+    }
+    const rows = await executionsPage(this.deps.db, {
+      workspaceId: principal.workspaceId,
+      workflowId: q.workflow_id,
+      status: q.status,
+      after,
+      limit: size + 1,
+    });
+    const page = rows.slice(0, size);
+    const last = page.at(-1);
+    return {
+      executions: page.map((r) => toExecutionView(r)),
+      ...(rows.length > size && last
+        ? {
+            next_page_token: this.deps.pageTokens.encode({
+              k: `executions:${principal.workspaceId}`,
+              t: last.created_at_text,
+              i: last.id,
+            }),
+          }
+        : {}),
+    };
+  }
+
+  async cancel(principal: Principal, id: string): Promise<ExecutionView> {
+    authorize(principal, 'workflows.run');
+    const row = await cancelExecution(this.deps.db, principal.workspaceId, id);
+    if (!row) {
+      const existing = await executionById(this.deps.db, principal.workspaceId, id);
+      if (!existing) throw notFound('EXECUTION_NOT_FOUND', 'execution', id);
+      throw new OspreyError('CONFLICT', 409, `the execution already ended (${existing.status})`);
+    }
+    return toExecutionView(row);
+  }
+}
