@@ -22,6 +22,9 @@ const EnvSchema = Type.Object({
   OSPREY_SESSION_TTL_HOURS: Type.Integer({ minimum: 1, default: 12 }),
   OSPREY_TRUST_PROXY: Type.Boolean({ default: false }),
   OSPREY_DB_POOL_SIZE: Type.Integer({ minimum: 1, default: 10 }),
+  OSPREY_WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 4 }),
+  OSPREY_WORKER_LEASE_MS: Type.Integer({ minimum: 500, default: 30_000 }),
+  OSPREY_WORKER_MAX_RESUMES: Type.Integer({ minimum: 0, default: 5 }),
 });
 
 /** Osprey's configuration, parsed once from the environment at start-up. */
@@ -44,6 +47,12 @@ export interface Config {
   sessionTtlHours: number;
   trustProxy: boolean;
   dbPoolSize: number;
+  /** Executions one worker process runs at once. */
+  workerConcurrency: number;
+  /** A run whose worker has not renewed its lease for this long is resumed by another worker. */
+  workerLeaseMs: number;
+  /** Resumes after which a run is failed instead of tried again. */
+  workerMaxResumes: number;
 }
 
 export class ConfigError extends Error {
@@ -90,5 +99,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     sessionTtlHours: e.OSPREY_SESSION_TTL_HOURS,
     trustProxy: e.OSPREY_TRUST_PROXY,
     dbPoolSize: e.OSPREY_DB_POOL_SIZE,
+    workerConcurrency: e.OSPREY_WORKER_CONCURRENCY,
+    workerLeaseMs: e.OSPREY_WORKER_LEASE_MS,
+    workerMaxResumes: e.OSPREY_WORKER_MAX_RESUMES,
   };
 }

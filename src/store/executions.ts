@@ -195,7 +195,7 @@ export async function saveStepRun(
   await sql.exec(
     `INSERT INTO step_runs (execution_id, key, step_id, kind, status, attempt, input, output, error, resume_at, finished_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $5 IN ('succeeded', 'failed') THEN now() END)
-     ON CONFLICT (execution_id, key) DO UPDATE SET status = EXCLUDED.status, attempt = EXCLUDED.attempt,
+     ON CONFLICT (execution_id, key) DO UPDATE SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, writes = step_runs.writes + 1,
        input = EXCLUDED.input, output = EXCLUDED.output, error = EXCLUDED.error, resume_at = EXCLUDED.resume_at,
        finished_at = EXCLUDED.finished_at`,
     [

@@ -20,6 +20,8 @@ export interface TestApp {
   db: Database;
   database: TestDatabase;
   config: Config;
+  /** The master key the services use (child processes need the same one). */
+  masterKey: Buffer;
   workspaceId: string;
   owner: KeyPair;
   /** A bearer token for the key pair (the owner key by default). */
@@ -44,7 +46,8 @@ export async function startTestApp(
   });
   const db = new Database({ connectionString: database.url, max: 5 });
   await migrate(db);
-  const services = createServices(db, randomBytes(32), config, options.clock);
+  const masterKey = randomBytes(32);
+  const services = createServices(db, masterKey, config, options.clock);
   await services.keyring.load();
   const created = await bootstrap(db, services.workspaces, {
     workspaceName: 'default',
@@ -79,6 +82,7 @@ export async function startTestApp(
     db,
     database,
     config,
+    masterKey,
     workspaceId: created.workspace.id,
     owner: created.api_key,
     token,

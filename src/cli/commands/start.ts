@@ -48,7 +48,16 @@ async function start(role: 'all' | 'api' | 'worker'): Promise<void> {
     logger.info({ role, address }, `Osprey is listening on ${address}`);
   }
   const worker =
-    role === 'api' ? undefined : new Worker({ db: services.db, executor: services.executor, logger });
+    role === 'api'
+      ? undefined
+      : new Worker({
+          db: services.db,
+          executor: services.executor,
+          logger,
+          concurrency: config.workerConcurrency,
+          leaseMs: config.workerLeaseMs,
+          maxResumes: config.workerMaxResumes,
+        });
   if (worker) {
     await worker.start();
     logger.info({ role, owner: worker.owner }, 'worker started');

@@ -31,6 +31,8 @@ CREATE TABLE step_runs (
   kind          text NOT NULL,
   status        text NOT NULL CHECK (status IN ('running', 'waiting', 'succeeded', 'failed')),
   attempt       integer NOT NULL DEFAULT 1,
+  -- How many times this row was written: 1 for a step that ran once, 2 for a wait (parked, then done).
+  writes        integer NOT NULL DEFAULT 1,
   seq           bigserial,
   input         jsonb,
   output        jsonb,
