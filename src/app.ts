@@ -15,6 +15,9 @@ import { WorkflowService } from './services/workflows.js';
 import { ExecutionService } from './services/executions.js';
 import { Executor } from './engine/executor.js';
 import { ExpressionRuntime } from './engine/expressions.js';
+import { BuiltInActions } from './integrations/actions.js';
+import { HttpClient } from './integrations/http/request.js';
+import { SsrfGuard } from './integrations/http/ssrf-guard.js';
 import { WorkspaceService } from './services/workspaces.js';
 import { Database } from './store/database.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './store/embedded-postgres.js';
@@ -76,6 +79,7 @@ export function createServices(
       return out;
     },
     resolveVariables: (workspaceId, names) => variables.valuesByName(workspaceId, names),
+    actions: new BuiltInActions(new HttpClient({ guard: new SsrfGuard(config.httpAllowNetworks) })),
   });
   return {
     db,

@@ -22,6 +22,7 @@ const EnvSchema = Type.Object({
   OSPREY_SESSION_TTL_HOURS: Type.Integer({ minimum: 1, default: 12 }),
   OSPREY_TRUST_PROXY: Type.Boolean({ default: false }),
   OSPREY_DB_POOL_SIZE: Type.Integer({ minimum: 1, default: 10 }),
+  OSPREY_HTTP_ALLOW_NETWORKS: Type.String({ default: '' }),
   OSPREY_WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 4 }),
   OSPREY_WORKER_LEASE_MS: Type.Integer({ minimum: 500, default: 30_000 }),
   OSPREY_WORKER_MAX_RESUMES: Type.Integer({ minimum: 0, default: 5 }),
@@ -47,6 +48,8 @@ export interface Config {
   sessionTtlHours: number;
   trustProxy: boolean;
   dbPoolSize: number;
+  /** CIDRs that steps' HTTP may reach although private or loopback (e.g. 10.1.0.0/16). */
+  httpAllowNetworks: string[];
   /** Executions one worker process runs at once. */
   workerConcurrency: number;
   /** A run whose worker has not renewed its lease for this long is resumed by another worker. */
@@ -99,6 +102,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     sessionTtlHours: e.OSPREY_SESSION_TTL_HOURS,
     trustProxy: e.OSPREY_TRUST_PROXY,
     dbPoolSize: e.OSPREY_DB_POOL_SIZE,
+    httpAllowNetworks: e.OSPREY_HTTP_ALLOW_NETWORKS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     workerConcurrency: e.OSPREY_WORKER_CONCURRENCY,
     workerLeaseMs: e.OSPREY_WORKER_LEASE_MS,
     workerMaxResumes: e.OSPREY_WORKER_MAX_RESUMES,

@@ -1,5 +1,6 @@
 import type { Clock } from '../domain/clock.js';
 import type { StepDefinition, WorkflowDefinition } from '../domain/workflow/validate.js';
+import type { ActionRunner } from '../integrations/action-error.js';
 import type { Sql } from '../store/database.js';
 import { saveStepRun, type ExecutionRow, type StepRunRow } from '../store/executions.js';
 import { durationMs } from './duration.js';
@@ -13,7 +14,18 @@ export interface ExecutorDeps {
   expressions: ExpressionRuntime;
   resolveSecrets(workspaceId: string, names: string[]): Promise<Record<string, string>>;
   resolveVariables(workspaceId: string, names: string[]): Promise<Record<string, unknown>>;
+  actions: ActionRunner;
 }
+
+/** Failures no retry can mend. */
+const NOT_RETRYABLE = new Set([
+  'INVALID_INPUT',
+  'ADDRESS_BLOCKED',
+  'ACTION_UNAVAILABLE',
+  'RESPONSE_TOO_LARGE',
+  'TOO_MANY_REDIRECTS',
+]);
+const DEFAULT_ACTION_TIMEOUT = '60s';
 
 export type RunOutcome =
   | { kind: 'finished'; status: 'succeeded' | 'failed'; output: unknown; error: ExecutionRow['error'] }
@@ -119,6 +131,9 @@ class Run {
     private readonly secretValues: string[],
   ) {}
 
+  /** Rendered inputs of steps in flight, so a failure records what the step was given. */
+  readonly #inputs = new Map<string, unknown>();
+
   async steps(
     steps: StepDefinition[],
     ctx: Record<string, unknown>,
@@ -182,12 +197,18 @@ class Run {
       ctx[step.id] = output;
     } catch (error) {
       if (isSignal(error)) throw error;
+      const code = (error as { code?: unknown }).code;
       const failure =
         error instanceof StepFailure
           ? error
-          : new StepFailure('STEP_FAILED', (error as Error).message ?? String(error), step.id);
+          : new StepFailure(
+              typeof code === 'string' ? code : 'STEP_FAILED',
+              (error as Error).message ?? String(error),
+              step.id,
+            );
       const err = { code: failure.code, message: failure.message };
       await this.#save(step, key, 'failed', {
+        input: this.#inputs.get(key),
         output: step.on_error === 'continue' ? { error: err } : null,
         error: err,
       });
@@ -304,7 +325,18 @@ class Run {
         await this.#save(step, key, 'waiting', { resume_at: until });
         throw new WaitSignal(until);
       }
-      case 'action':
+      case 'action': {
+        const input = await r.render(step.with ?? {}, scope);
+        this.#inputs.set(key, input);
+        const output = await this.#withRetry(step, (signal) =>
+          this.deps.actions.run(step.action as string, input, {
+            signal,
+            workspaceId: this.execution.workspace_id,
+          }),
+        );
+        await this.#save(step, key, 'succeeded', { input, output });
+        return output;
+      }
       case 'approval':
       case 'call_workflow':
       case 'code':
@@ -356,7 +388,7 @@ class Run {
     return output;
   }
 
-  async #withRetry<T>(step: StepDefinition, fn: () => Promise<T>): Promise<T> {
+  async #withRetry<T>(step: StepDefinition, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const retry = (step.retry ?? {}) as {
       max_attempts?: number;
       initial_delay?: string;
@@ -370,26 +402,36 @@ class Run {
       try {
         return await this.#withTimeout(step, fn);
       } catch (error) {
-        if (attempt >= attempts || isSignal(error)) throw error;
-        await new Promise((r) => setTimeout(r, delay));
+        const e = error as { code?: string; retryAfterMs?: number };
+        const hopeless =
+          NOT_RETRYABLE.has(e.code ?? '') || (e.code === 'HTTP_ERROR' && e.retryAfterMs === undefined);
+        if (attempt >= attempts || isSignal(error) || hopeless) throw error;
+        // The remote's Retry-After wins over our backoff, up to five minutes.
+        const wait = Math.min(300_000, Math.max(delay, e.retryAfterMs ?? 0));
+        await new Promise((r) => setTimeout(r, wait));
         delay = Math.min(maxDelay, delay * (retry.factor ?? 2));
       }
     }
   }
 
-  async #withTimeout<T>(step: StepDefinition, fn: () => Promise<T>): Promise<T> {
-    if (typeof step.timeout !== 'string') return fn();
-    const ms = durationMs(step.timeout);
+  async #withTimeout<T>(step: StepDefinition, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const limit =
+      typeof step.timeout === 'string'
+        ? step.timeout
+        : step.kind === 'action'
+          ? DEFAULT_ACTION_TIMEOUT
+          : undefined;
+    const controller = new AbortController();
+    if (!limit) return fn(controller.signal);
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
-        fn(),
+        fn(controller.signal),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(new StepFailure('STEP_TIMEOUT', `timed out after ${step.timeout as string}`, step.id)),
-            ms,
-          );
+          timer = setTimeout(() => {
+            controller.abort();
+            reject(new StepFailure('STEP_TIMEOUT', `timed out after ${limit}`, step.id));
+          }, durationMs(limit));
         }),
       ]);
     } finally {

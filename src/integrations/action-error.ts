@@ -1,0 +1,21 @@
+/** An action's failure: a stable code, and when to retry if the remote asked (Retry-After). */
+export class ActionError extends Error {
+  override name = 'ActionError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** What the engine calls to run an integration action. */
+export interface ActionRunner {
+  /** Runs `action` (e.g. "http.request") with its rendered parameters; the output is the step's. */
+  run(
+    action: string,
+    input: unknown,
+    options: { signal: AbortSignal; workspaceId: string },
+  ): Promise<unknown>;
+}
