@@ -130,4 +130,71 @@ describe('osprey start (embedded PostgreSQL, real process)', () => {
     server.child.kill('SIGTERM');
     assert.equal(await server.exited, 0);
   });
+
+  it('keeps a waiting run across a full server restart and finishes it afterwards', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'osprey-restart-'));
+    dirs.push(dataDir);
+    const key = 'restart-client:restart-secret-0123456789';
+    const call = async (base: string, method: string, path: string, body?: unknown): Promise<Response> => {
+      const token = (await (
+        await fetch(`${base}/v1/auth/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ apiKey: key }),
+        })
+      ).json()) as { access_token: string };
+      return fetch(`${base}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token.access_token}`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    };
+    const first = launch(dataDir, { OSPREY_BOOTSTRAP_API_KEY: key });
+    const base = await first.listening;
+    const yaml = `name: Patient
+trigger: { type: on_demand }
+steps:
+  - { id: before, kind: transform, value: "{{ $.event.n }}" }
+  - { id: pause, kind: wait, duration: 3s }
+  - { id: done, kind: exit, output: { n: "{{ $.before }}" } }
+`;
+    const wf = (await (await call(base, 'POST', '/v1/workflows', { yaml })).json()) as {
+      workflow: { id: string };
+    };
+    const run = (await (
+      await call(base, 'POST', `/v1/workflows/${wf.workflow.id}/executions`, { inputs: { n: 7 } })
+    ).json()) as { execution_id: string };
+    const status = async (b: string): Promise<string> =>
+      (
+        (await (await call(b, 'GET', `/v1/executions/${run.execution_id}`)).json()) as {
+          execution: { status: string };
+        }
+      ).execution.status;
+    const deadline = Date.now() + 10_000;
+    while ((await status(base)) !== 'waiting' && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await status(base), 'waiting');
+    first.child.kill('SIGTERM');
+    assert.equal(await first.exited, 0);
+
+    const second = launch(dataDir);
+    const base2 = await second.listening;
+    const until = Date.now() + 20_000;
+    while ((await status(base2)) !== 'succeeded' && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 200));
+    const done = (await (await call(base2, 'GET', `/v1/executions/${run.execution_id}`)).json()) as {
+      execution: { status: string; output: unknown; steps: { key: string }[] };
+    };
+    assert.equal(done.execution.status, 'succeeded');
+    assert.deepEqual(done.execution.output, { n: 7 });
+    assert.deepEqual(
+      done.execution.steps.map((s) => s.key),
+      ['before', 'pause', 'done'],
+    );
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exited, 0);
+  });
 });
