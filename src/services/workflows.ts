@@ -127,6 +127,34 @@ export class WorkflowService {
     });
   }
 
+  /** Validates `source`, stores it as the workflow's new current revision, and syncs the workflow row. */
+  async #newRevision(
+    tx: Sql,
+    principal: Principal,
+    id: string,
+    source: string,
+    field: string,
+  ): Promise<{ revision: RevisionRow; updated: WorkflowRow }> {
+    const { definition, warnings } = parse(source, field);
+    const revision = await insertRevision(tx, {
+      id: newId(),
+      workflow_id: id,
+      workspace_id: principal.workspaceId,
+      source,
+      definition: definition as unknown as Record<string, unknown>,
+      warnings,
+      created_by: principal.actor.email || principal.actor.name,
+    });
+    const updated = await updateWorkflow(tx, principal.workspaceId, id, {
+      name: definition.name,
+      description: definition.description ?? '',
+      tags: definition.tags ?? [],
+      trigger_type: definition.trigger.type,
+      current_revision_id: revision.id,
+    });
+    return { revision, updated };
+  }
+
   async #load(tx: Sql, principal: Principal, id: string, lock = false): Promise<WorkflowRow> {
     const row = await workflowById(tx, principal.workspaceId, id, lock);
     if (!row) throw notFound('WORKFLOW_NOT_FOUND', 'workflow', id);
@@ -260,23 +288,7 @@ export class WorkflowService {
           tags: patch.tags,
         });
       }
-      const { definition, warnings } = parse(source, 'yaml');
-      const revision = await insertRevision(tx, {
-        id: newId(),
-        workflow_id: id,
-        workspace_id: principal.workspaceId,
-        source,
-        definition: definition as unknown as Record<string, unknown>,
-        warnings,
-        created_by: principal.actor.email || principal.actor.name,
-      });
-      const updated = await updateWorkflow(tx, principal.workspaceId, id, {
-        name: definition.name,
-        description: definition.description ?? '',
-        tags: definition.tags ?? [],
-        trigger_type: definition.trigger.type,
-        current_revision_id: revision.id,
-      });
+      const { revision, updated } = await this.#newRevision(tx, principal, id, source, 'yaml');
       const action = patch.yaml !== undefined ? AUDIT_ACTIONS.workflowEdited : AUDIT_ACTIONS.workflowUpdated;
       await this.#audit(tx, principal, action, updated, revision.id);
       return { workflow: toWorkflowView(updated), revision: toRevisionView(revision) };
@@ -377,23 +389,7 @@ export class WorkflowService {
       await this.#load(tx, principal, id, true);
       const old = await revisionById(tx, principal.workspaceId, id, revisionId);
       if (!old) throw notFound('REVISION_NOT_FOUND', 'revision', revisionId);
-      const { definition, warnings } = parse(old.source, 'revision_id');
-      const revision = await insertRevision(tx, {
-        id: newId(),
-        workflow_id: id,
-        workspace_id: principal.workspaceId,
-        source: old.source,
-        definition: definition as unknown as Record<string, unknown>,
-        warnings,
-        created_by: principal.actor.email || principal.actor.name,
-      });
-      const updated = await updateWorkflow(tx, principal.workspaceId, id, {
-        name: definition.name,
-        description: definition.description ?? '',
-        tags: definition.tags ?? [],
-        trigger_type: definition.trigger.type,
-        current_revision_id: revision.id,
-      });
+      const { revision, updated } = await this.#newRevision(tx, principal, id, old.source, 'revision_id');
       await this.deps.audit.record(tx, principal, {
         action: AUDIT_ACTIONS.workflowReverted,
         resourceId: id,
