@@ -13,6 +13,7 @@ import { UserService } from './services/users.js';
 import { VariableService } from './services/variables.js';
 import { WorkflowService } from './services/workflows.js';
 import { ExecutionService } from './services/executions.js';
+import { ActivityLogService } from './services/activity-logs.js';
 import { Executor } from './engine/executor.js';
 import { ExpressionRuntime } from './engine/expressions.js';
 import { BuiltInActions } from './integrations/actions.js';
@@ -37,6 +38,7 @@ export interface Services {
   variables: VariableService;
   workflows: WorkflowService;
   executions: ExecutionService;
+  activityLogs: ActivityLogService;
   /** Runs executions; workers (engine/worker.ts) drive it. */
   executor: Executor;
   /** Deletes expired tokens and sessions and prunes the audit log past retention. */
@@ -92,6 +94,7 @@ export function createServices(
     secrets,
     variables,
     executions: new ExecutionService({ db, clock, pageTokens }),
+    activityLogs: new ActivityLogService({ db, clock, pageTokens }),
     executor,
     workflows: new WorkflowService({ db, audit, pageTokens }),
     async maintain() {

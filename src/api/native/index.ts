@@ -5,6 +5,7 @@ import { auditLogRoutes } from './audit-logs.js';
 import { authRoutes } from './auth.js';
 import { secretRoutes } from './secrets.js';
 import { userRoutes } from './users.js';
+import { activityLogRoutes } from './activity-logs.js';
 import { executionRoutes } from './executions.js';
 import { variableRoutes } from './variables.js';
 import { workflowRoutes } from './workflows.js';
@@ -23,6 +24,7 @@ export function nativeRoutes(services: Services): FastifyPluginAsyncTypebox {
       variableRoutes,
       workflowRoutes,
       executionRoutes,
+      activityLogRoutes,
     ]) {
       await app.register(routes(services));
     }

@@ -2,18 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { Services } from '../../app.js';
 import type { WorkflowView } from '../../services/workflows.js';
+import { TORQ_EXECUTION_STATUS } from '../../services/activity-logs.js';
 import { ok } from '../common-schemas.js';
+import { ActivityLogQuery } from '../native/activity-logs.js';
 import { principalOf } from '../plugins/auth.js';
-
-/** Osprey's execution statuses with the reference's names. */
-const TORQ_STATUS: Record<string, string> = {
-  queued: 'QUEUED',
-  running: 'RUNNING',
-  waiting: 'ON_HOLD',
-  succeeded: 'SUCCESS',
-  failed: 'FAILED',
-  cancelled: 'STOPPED',
-};
 
 /** Torq's workflow object: tags as [{name}], omitted when none; published_revision_id only when published. */
 function torqWorkflow(w: WorkflowView): Record<string, unknown> {
@@ -76,8 +68,19 @@ export function torqWorkflowRoutes(services: Services): FastifyPluginAsyncTypebo
       },
       async (request) => {
         const e = await services.executions.get(principalOf(request), request.params.id);
-        return { ...e, status: TORQ_STATUS[e.status] ?? 'EXECUTION_STATUS_UNKNOWN' };
+        return { ...e, status: TORQ_EXECUTION_STATUS[e.status] ?? 'EXECUTION_STATUS_UNKNOWN' };
       },
+    );
+    app.get(
+      '/activity_logs',
+      {
+        schema: { tags, summary: 'List activity logs (Torq)', querystring: ActivityLogQuery, response: ok() },
+      },
+      async (request) =>
+        services.activityLogs.list(principalOf(request), {
+          ...request.query,
+          workflow_id: request.query.workflow_id ?? request.query.workflowId,
+        }),
     );
     app.get(
       '/workflow/:id/tags',
