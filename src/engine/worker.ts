@@ -38,7 +38,6 @@ export interface WorkerOptions {
 export class Worker {
   readonly owner = `${hostname()}:${process.pid}:${randomToken(6)}`;
   readonly #o: Required<Omit<WorkerOptions, 'logger'>> & { logger: Logger };
-  #running = 0;
   #stopped = true;
   #listener: pg.PoolClient | undefined;
   readonly #wakers = new Set<() => void>();
@@ -111,12 +110,7 @@ export class Worker {
     const { db, leaseMs } = this.#o;
     const execution = await claimExecution(db, this.owner, leaseMs);
     if (!execution) return false;
-    this.#running++;
-    try {
-      await this.#run(execution);
-    } finally {
-      this.#running--;
-    }
+    await this.#run(execution);
     return true;
   }
 

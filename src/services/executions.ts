@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Principal } from '../domain/actor.js';
 import { authorize } from '../domain/authorize.js';
@@ -103,6 +103,19 @@ export interface ExecutionServiceDeps {
 export class ExecutionService {
   constructor(private readonly deps: ExecutionServiceDeps) {}
 
+  /** Revisions are immutable, so a revision's compiled inputs schema can be kept. */
+  readonly #validators = new Map<string, ValidateFunction>();
+
+  #inputValidator(revisionId: string, schema: object): ValidateFunction {
+    let validate = this.#validators.get(revisionId);
+    if (!validate) {
+      if (this.#validators.size >= 1000) this.#validators.clear();
+      validate = ajv.compile(schema);
+      this.#validators.set(revisionId, validate);
+    }
+    return validate;
+  }
+
   /**
    * Queues a run of the published revision (or, with `revision: "current"`, the latest draft, as a
    * manual run may). Inputs are checked against the trigger's `inputs` schema.
@@ -129,7 +142,7 @@ export class ExecutionService {
     const inputs = request.inputs ?? {};
     const schema = definition.trigger.inputs;
     if (schema && typeof schema === 'object') {
-      const validate = ajv.compile(schema);
+      const validate = this.#inputValidator(revisionId, schema);
       if (!validate(inputs)) {
         const details = (validate.errors ?? []).map((e) => {
           const field = [

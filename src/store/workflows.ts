@@ -100,10 +100,6 @@ export async function updateWorkflow(
 }
 
 export async function deleteWorkflow(sql: Sql, workspaceId: string, id: string): Promise<void> {
-  await sql.exec(
-    'UPDATE workflows SET current_revision_id = NULL, published_revision_id = NULL WHERE workspace_id = $1 AND id = $2',
-    [workspaceId, id],
-  );
   await sql.exec('DELETE FROM workflows WHERE workspace_id = $1 AND id = $2', [workspaceId, id]);
 }
 

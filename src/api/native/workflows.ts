@@ -140,14 +140,7 @@ export function workflowRoutes(services: Services): FastifyPluginAsyncTypebox {
           response: ok(),
         },
       },
-      async (request) => {
-        const revision = await wf.revision(
-          principalOf(request),
-          request.params.id,
-          request.params.revision_id,
-        );
-        return { ...revision, revision };
-      },
+      async (request) => wf.revision(principalOf(request), request.params.id, request.params.revision_id),
     );
     app.post(
       '/workflows/:id/publish',
