@@ -15,6 +15,8 @@ import { WorkflowService } from './services/workflows.js';
 import { ExecutionService } from './services/executions.js';
 import { ActivityLogService } from './services/activity-logs.js';
 import { Executor } from './engine/executor.js';
+import { RunQueue } from './engine/run-queue.js';
+import { WebhookService } from './services/webhooks.js';
 import { ExpressionRuntime } from './engine/expressions.js';
 import { BuiltInActions } from './integrations/actions.js';
 import { HttpClient } from './integrations/http/request.js';
@@ -39,6 +41,8 @@ export interface Services {
   workflows: WorkflowService;
   executions: ExecutionService;
   activityLogs: ActivityLogService;
+  webhooks: WebhookService;
+  queue: RunQueue;
   /** Runs executions; workers (engine/worker.ts) drive it. */
   executor: Executor;
   /** Deletes expired tokens and sessions and prunes the audit log past retention. */
@@ -68,6 +72,18 @@ export function createServices(
   });
   const secrets = new SecretService({ db, keyring, audit, pageTokens });
   const variables = new VariableService({ db, audit, pageTokens });
+  const queue = new RunQueue({ defaultRetentionDays: config.executionRetentionDays });
+  const webhooks = new WebhookService({
+    db,
+    clock,
+    keyring,
+    audit,
+    queue,
+    revealSecret: (workspaceId, name) => secrets.reveal(workspaceId, name),
+    ratePerSecond: config.webhookRatePerSecond,
+    syncTimeoutMs: config.webhookSyncTimeoutMs,
+    publicUrl: config.publicUrl,
+  });
   const executor = new Executor({
     db,
     clock,
@@ -93,10 +109,12 @@ export function createServices(
     users: new UserService({ db, audit, now }),
     secrets,
     variables,
-    executions: new ExecutionService({ db, clock, pageTokens }),
+    executions: new ExecutionService({ db, clock, pageTokens, queue }),
     activityLogs: new ActivityLogService({ db, clock, pageTokens }),
     executor,
-    workflows: new WorkflowService({ db, audit, pageTokens }),
+    workflows: new WorkflowService({ db, audit, pageTokens, webhooks }),
+    webhooks,
+    queue,
     async maintain() {
       // Picks up a data key rotated by another process, so new values are sealed with it.
       await keyring.load();

@@ -26,6 +26,14 @@ const EnvSchema = Type.Object({
   OSPREY_WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 4 }),
   OSPREY_WORKER_LEASE_MS: Type.Integer({ minimum: 500, default: 30_000 }),
   OSPREY_WORKER_MAX_RESUMES: Type.Integer({ minimum: 0, default: 5 }),
+  OSPREY_WORKER_FAIR_SHARE: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5 }),
+  OSPREY_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  OSPREY_WEBHOOK_RATE_LIMIT: Type.Integer({ minimum: 1, default: 500 }),
+  OSPREY_WEBHOOK_SYNC_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 50_000 }),
+  OSPREY_EXECUTION_RETENTION_DAYS: Type.Integer({ minimum: 1, default: 30 }),
+  OSPREY_STEP_OUTPUT_INLINE_BYTES: Type.Integer({ minimum: 1024, default: 65_536 }),
+  OSPREY_EXECUTION_MAX_BYTES: Type.Integer({ minimum: 65_536, default: 67_108_864 }),
+  OSPREY_SCHEDULER: Type.Boolean({ default: true }),
 });
 
 /** Osprey's configuration, parsed once from the environment at start-up. */
@@ -56,6 +64,22 @@ export interface Config {
   workerLeaseMs: number;
   /** Resumes after which a run is failed instead of tried again. */
   workerMaxResumes: number;
+  /** The largest share of one worker's slots that runs of a single workflow may hold. */
+  workerFairShare: number;
+  /** The externally reachable base URL (webhook and approval links). */
+  publicUrl: string;
+  /** Webhook deliveries each workflow accepts per second (per process). */
+  webhookRatePerSecond: number;
+  /** How long `/sync` webhooks wait for the run before answering 202. */
+  webhookSyncTimeoutMs: number;
+  /** Days finished executions are kept, unless a workflow sets retention_days. */
+  executionRetentionDays: number;
+  /** Step outputs larger than this (bytes of JSON) are stored out of line. */
+  stepOutputInlineBytes: number;
+  /** The most step output one execution may record. */
+  executionMaxBytes: number;
+  /** Whether this process fires schedules (any number may; each tick fires once). */
+  scheduler: boolean;
 }
 
 export class ConfigError extends Error {
@@ -108,5 +132,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     workerConcurrency: e.OSPREY_WORKER_CONCURRENCY,
     workerLeaseMs: e.OSPREY_WORKER_LEASE_MS,
     workerMaxResumes: e.OSPREY_WORKER_MAX_RESUMES,
+    workerFairShare: e.OSPREY_WORKER_FAIR_SHARE,
+    publicUrl: e.OSPREY_PUBLIC_URL ?? `http://localhost:${e.PORT}`,
+    webhookRatePerSecond: e.OSPREY_WEBHOOK_RATE_LIMIT,
+    webhookSyncTimeoutMs: e.OSPREY_WEBHOOK_SYNC_TIMEOUT_MS,
+    executionRetentionDays: e.OSPREY_EXECUTION_RETENTION_DAYS,
+    stepOutputInlineBytes: e.OSPREY_STEP_OUTPUT_INLINE_BYTES,
+    executionMaxBytes: e.OSPREY_EXECUTION_MAX_BYTES,
+    scheduler: e.OSPREY_SCHEDULER,
   };
 }

@@ -40,6 +40,10 @@ export const AUDIT_ACTIONS = {
   encryptionKeyRotated: 'Encryption key rotated',
   auditLogPruned: 'Audit log pruned',
   userPasswordSet: 'User password set',
+  workflowWebhookRotated: 'Workflow webhook rotated',
+  executionRetried: 'Execution retried',
+  executionCancelled: 'Execution cancelled',
+  approvalDecided: 'Approval decided',
 } as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[keyof typeof AUDIT_ACTIONS];

@@ -1,24 +1,20 @@
-import { Ajv, type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
 import type { Principal } from '../domain/actor.js';
 import { authorize } from '../domain/authorize.js';
 import type { Clock } from '../domain/clock.js';
 import { OspreyError, invalidArgument, notFound } from '../domain/errors.js';
-import { newId } from '../domain/ids.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import { pageSize } from '../domain/paging.js';
-import type { WorkflowDefinition } from '../domain/workflow/validate.js';
+import type { RunQueue } from '../engine/run-queue.js';
 import type { Database } from '../store/database.js';
 import {
   cancelExecution,
   executionById,
   executionsPage,
-  insertExecution,
   stepRunsOf,
   type ExecutionRow,
   type StepRunRow,
 } from '../store/executions.js';
-import { revisionById, workflowById } from '../store/workflows.js';
+import { workflowById } from '../store/workflows.js';
 
 export const TERMINAL_STATUSES = new Set(['succeeded', 'failed', 'cancelled']);
 
@@ -90,31 +86,16 @@ export function toExecutionView(e: ExecutionRow, steps?: StepRunRow[]): Executio
   };
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-addFormats.default(ajv);
-
 export interface ExecutionServiceDeps {
   db: Database;
   clock: Clock;
   pageTokens: PageTokenCodec;
+  queue: RunQueue;
 }
 
 /** Starting, watching and cancelling runs. Workers (engine/worker.ts) do the running. */
 export class ExecutionService {
   constructor(private readonly deps: ExecutionServiceDeps) {}
-
-  /** Revisions are immutable, so a revision's compiled inputs schema can be kept. */
-  readonly #validators = new Map<string, ValidateFunction>();
-
-  #inputValidator(revisionId: string, schema: object): ValidateFunction {
-    let validate = this.#validators.get(revisionId);
-    if (!validate) {
-      if (this.#validators.size >= 1000) this.#validators.clear();
-      validate = ajv.compile(schema);
-      this.#validators.set(revisionId, validate);
-    }
-    return validate;
-  }
 
   /**
    * Queues a run of the published revision (or, with `revision: "current"`, the latest draft, as a
@@ -137,40 +118,18 @@ export class ExecutionService {
         'the workflow is not published; publish it, or run the draft with "revision": "current"',
       );
     }
-    const revision = (await revisionById(db, principal.workspaceId, workflowId, revisionId))!;
-    const definition = revision.definition as unknown as WorkflowDefinition;
-    const inputs = request.inputs ?? {};
-    const schema = definition.trigger.inputs;
-    if (schema && typeof schema === 'object') {
-      const validate = this.#inputValidator(revisionId, schema);
-      if (!validate(inputs)) {
-        const details = (validate.errors ?? []).map((e) => {
-          const field = [
-            'inputs',
-            ...e.instancePath.split('/').filter(Boolean),
-            ...(e.keyword === 'required' ? [String(e.params.missingProperty)] : []),
-          ].join('.');
-          return {
-            field,
-            message: `${field} ${e.keyword === 'required' ? 'is required' : (e.message ?? 'is invalid')}`,
-          };
-        });
-        throw new OspreyError('INPUTS_INVALID', 400, details.map((d) => d.message).join('; '), { details });
-      }
-    }
     const row = await db.transaction((tx) =>
-      insertExecution(tx, {
-        id: newId(),
-        workspace_id: principal.workspaceId,
-        workflow_id: workflowId,
-        revision_id: revisionId,
+      this.deps.queue.enqueue(tx, {
+        workspaceId: principal.workspaceId,
+        workflowId,
+        revisionId,
         trigger: {
           type: 'manual',
           by: principal.actor.email || principal.actor.name,
           actor_type: principal.actor.type,
           revision: wanted,
         },
-        input: inputs,
+        input: request.inputs ?? {},
       }),
     );
     return toExecutionView(row);

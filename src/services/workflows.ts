@@ -23,6 +23,7 @@ import {
   type WorkflowRow,
 } from '../store/workflows.js';
 import type { AuditService } from './audit.js';
+import type { WebhookService } from './webhooks.js';
 
 export interface WorkflowView {
   id: string;
@@ -105,6 +106,7 @@ export interface WorkflowServiceDeps {
   db: Database;
   audit: AuditService;
   pageTokens: PageTokenCodec;
+  webhooks: WebhookService;
 }
 
 /** Workflows as code: every save is an immutable revision; publishing picks the one triggers run. */
@@ -152,6 +154,8 @@ export class WorkflowService {
       trigger_type: definition.trigger.type,
       current_revision_id: revision.id,
     });
+    if (definition.trigger.type === 'webhook' && !updated.webhook_token_hash)
+      await this.deps.webhooks.issueToken(tx, id);
     return { revision, updated };
   }
 
@@ -190,6 +194,7 @@ export class WorkflowService {
         warnings,
         created_by: principal.actor.email || principal.actor.name,
       });
+      if (definition.trigger.type === 'webhook') await this.deps.webhooks.issueToken(tx, id);
       await this.#audit(tx, principal, AUDIT_ACTIONS.workflowCreated, row, revisionId);
       return { workflow: toWorkflowView(row), revision: toRevisionView(revision) };
     });
@@ -359,8 +364,10 @@ export class WorkflowService {
         );
       }
       await markPublished(tx, revisionId, input.description ?? null);
+      // A schedule starts counting from the publish, never firing ticks missed before it.
       const updated = await updateWorkflow(tx, principal.workspaceId, id, {
         published_revision_id: revisionId,
+        schedule_next_at: null,
       });
       await this.#audit(tx, principal, AUDIT_ACTIONS.workflowPublished, updated, revisionId);
       return toWorkflowView(updated);
@@ -410,7 +417,10 @@ export class WorkflowService {
     return this.deps.db.transaction(async (tx) => {
       const row = await this.#load(tx, principal, id, true);
       if (row.enabled === enabled) return toWorkflowView(row);
-      const updated = await updateWorkflow(tx, principal.workspaceId, id, { enabled });
+      const updated = await updateWorkflow(tx, principal.workspaceId, id, {
+        enabled,
+        schedule_next_at: null,
+      });
       await this.#audit(
         tx,
         principal,

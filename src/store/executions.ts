@@ -24,6 +24,11 @@ export interface ExecutionRow {
   lease_owner: string | null;
   lease_expires_at: Date | null;
   resumes: number;
+  parent_execution_id: string | null;
+  parent_step_key: string | null;
+  concurrency_cap: number | null;
+  retention_days: number;
+  size_bytes: string;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -47,13 +52,24 @@ export interface StepRunRow {
 
 export const EXECUTIONS_CHANNEL = 'osprey_executions';
 
-export async function insertExecution(
-  sql: Sql,
-  e: Pick<ExecutionRow, 'id' | 'workspace_id' | 'workflow_id' | 'revision_id' | 'trigger' | 'input'>,
-): Promise<ExecutionRow> {
+export type NewExecution = Pick<
+  ExecutionRow,
+  | 'id'
+  | 'workspace_id'
+  | 'workflow_id'
+  | 'revision_id'
+  | 'trigger'
+  | 'input'
+  | 'concurrency_cap'
+  | 'retention_days'
+> &
+  Partial<Pick<ExecutionRow, 'parent_execution_id' | 'parent_step_key'>>;
+
+export async function insertExecution(sql: Sql, e: NewExecution): Promise<ExecutionRow> {
   const row = await sql.one<ExecutionRow>(
-    `INSERT INTO executions (id, workspace_id, workflow_id, revision_id, status, trigger, input)
-     VALUES ($1, $2, $3, $4, 'queued', $5, $6) RETURNING *`,
+    `INSERT INTO executions (id, workspace_id, workflow_id, revision_id, status, trigger, input,
+        concurrency_cap, retention_days, parent_execution_id, parent_step_key)
+     VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10) RETURNING *`,
     [
       e.id,
       e.workspace_id,
@@ -61,6 +77,10 @@ export async function insertExecution(
       e.revision_id,
       JSON.stringify(e.trigger),
       JSON.stringify(e.input ?? null),
+      e.concurrency_cap,
+      e.retention_days,
+      e.parent_execution_id ?? null,
+      e.parent_step_key ?? null,
     ],
   );
   // Wakes idle workers; delivered when the transaction commits.

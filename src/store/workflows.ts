@@ -10,6 +10,8 @@ export interface WorkflowRow {
   current_revision_id: string;
   published_revision_id: string | null;
   enabled: boolean;
+  webhook_token_hash: Buffer | null;
+  schedule_next_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -84,6 +86,7 @@ export async function updateWorkflow(
     Pick<WorkflowRow, 'name' | 'description' | 'tags' | 'trigger_type' | 'current_revision_id' | 'enabled'>
   > & {
     published_revision_id?: string | null;
+    schedule_next_at?: null;
   },
 ): Promise<WorkflowRow> {
   const sets: string[] = [];

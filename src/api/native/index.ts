@@ -8,6 +8,7 @@ import { userRoutes } from './users.js';
 import { activityLogRoutes } from './activity-logs.js';
 import { executionRoutes } from './executions.js';
 import { variableRoutes } from './variables.js';
+import { webhookAdminRoutes, webhookRoutes } from './webhooks.js';
 import { workflowRoutes } from './workflows.js';
 import { workspaceRoutes } from './workspaces.js';
 
@@ -25,6 +26,8 @@ export function nativeRoutes(services: Services): FastifyPluginAsyncTypebox {
       workflowRoutes,
       executionRoutes,
       activityLogRoutes,
+      webhookRoutes,
+      webhookAdminRoutes,
     ]) {
       await app.register(routes(services));
     }
