@@ -16,7 +16,10 @@ import { ExecutionService } from './services/executions.js';
 import { ActivityLogService } from './services/activity-logs.js';
 import { Executor } from './engine/executor.js';
 import { RunQueue } from './engine/run-queue.js';
+import { LazyCodeSandbox } from './engine/lazy-code-sandbox.js';
+import { ApprovalLinkSigner } from './domain/approval-token.js';
 import { WebhookService } from './services/webhooks.js';
+import { ApprovalService } from './services/approvals.js';
 import { ExpressionRuntime } from './engine/expressions.js';
 import { BuiltInActions } from './integrations/actions.js';
 import { HttpClient } from './integrations/http/request.js';
@@ -42,6 +45,7 @@ export interface Services {
   executions: ExecutionService;
   activityLogs: ActivityLogService;
   webhooks: WebhookService;
+  approvals: ApprovalService;
   queue: RunQueue;
   /** Runs executions; workers (engine/worker.ts) drive it. */
   executor: Executor;
@@ -72,6 +76,9 @@ export function createServices(
   });
   const secrets = new SecretService({ db, keyring, audit, pageTokens });
   const variables = new VariableService({ db, audit, pageTokens });
+  const approvalLinks = new ApprovalLinkSigner(
+    createHmac('sha256', masterKey).update('osprey approval links').digest(),
+  );
   const queue = new RunQueue({ defaultRetentionDays: config.executionRetentionDays });
   const webhooks = new WebhookService({
     db,
@@ -98,6 +105,11 @@ export function createServices(
     },
     resolveVariables: (workspaceId, names) => variables.valuesByName(workspaceId, names),
     actions: new BuiltInActions(new HttpClient({ guard: new SsrfGuard(config.httpAllowNetworks) })),
+    queue,
+    code: new LazyCodeSandbox(),
+    approvals: { signer: approvalLinks, publicUrl: config.publicUrl },
+    inlineOutputBytes: config.stepOutputInlineBytes,
+    maxExecutionBytes: config.executionMaxBytes,
   });
   return {
     db,
@@ -115,6 +127,7 @@ export function createServices(
     workflows: new WorkflowService({ db, audit, pageTokens, webhooks }),
     webhooks,
     queue,
+    approvals: new ApprovalService({ db, clock, audit, signer: approvalLinks }),
     async maintain() {
       // Picks up a data key rotated by another process, so new values are sealed with it.
       await keyring.load();

@@ -1,21 +1,31 @@
-import type { Clock } from '../domain/clock.js';
+import { newId } from '../domain/ids.js';
 import type { StepDefinition, WorkflowDefinition } from '../domain/workflow/validate.js';
-import type { ActionRunner } from '../integrations/action-error.js';
 import type { Sql } from '../store/database.js';
-import { saveStepRun, type ExecutionRow, type StepRunRow } from '../store/executions.js';
+import {
+  OUTPUT_REF,
+  insertStepOutput,
+  saveStepRun,
+  stepOutputsByIds,
+  type ExecutionRow,
+  type StepRunRow,
+} from '../store/executions.js';
 import { durationMs } from './duration.js';
-import { truthy, type ExpressionRuntime, type Scope } from './expressions.js';
-import { BreakSignal, ExitSignal, StepFailure, StopSignal, WaitSignal, isSignal } from './signals.js';
+import { truthy, type Scope } from './expressions.js';
+import {
+  BreakSignal,
+  ExitSignal,
+  StepFailure,
+  StopSignal,
+  WaitSignal,
+  firstToRaise,
+  isSignal,
+  type WaitWatch,
+} from './signals.js';
+import type { ExecutorDeps, SaveFields, StepHost } from './step-host.js';
+import { approval } from './steps/approval.js';
+import { callWorkflow } from './steps/call-workflow.js';
 
-/** What the executor needs from outside: the database, time, and the workspace's secrets and variables. */
-export interface ExecutorDeps {
-  db: Sql;
-  clock: Clock;
-  expressions: ExpressionRuntime;
-  resolveSecrets(workspaceId: string, names: string[]): Promise<Record<string, string>>;
-  resolveVariables(workspaceId: string, names: string[]): Promise<Record<string, unknown>>;
-  actions: ActionRunner;
-}
+export type { ExecutorDeps } from './step-host.js';
 
 /** Failures no retry can mend. */
 const NOT_RETRYABLE = new Set([
@@ -24,12 +34,18 @@ const NOT_RETRYABLE = new Set([
   'ACTION_UNAVAILABLE',
   'RESPONSE_TOO_LARGE',
   'TOO_MANY_REDIRECTS',
+  'CODE_SYNTAX_ERROR',
+  'CODE_MEMORY_LIMIT',
+  'CODE_OUTPUT_INVALID',
+  'EXECUTION_TOO_LARGE',
 ]);
 const DEFAULT_ACTION_TIMEOUT = '60s';
+const DEFAULT_CODE_TIMEOUT = '10s';
+const DEFAULT_CODE_MEMORY_MB = 64;
 
 export type RunOutcome =
   | { kind: 'finished'; status: 'succeeded' | 'failed'; output: unknown; error: ExecutionRow['error'] }
-  | { kind: 'suspended'; until: Date }
+  | { kind: 'suspended'; until: Date; watch?: WaitWatch | undefined }
   | { kind: 'stopped'; reason: 'lease-lost' | 'cancelled' };
 
 /** Checks between steps whether the run may go on (lease held, not cancelled). */
@@ -52,13 +68,33 @@ function namesReferenced(definition: unknown, binding: string): string[] {
 export class Executor {
   constructor(private readonly deps: ExecutorDeps) {}
 
+  /** A revision's definition (cached: revisions are immutable). */
+  definition(revisionId: string): Promise<WorkflowDefinition> {
+    return this.deps.queue.definition(this.deps.db, revisionId);
+  }
+
+  /** Replaces out-of-line output references with the outputs, for replay. */
+  async #hydrate(recorded: StepRunRow[]): Promise<StepRunRow[]> {
+    const refOf = (o: unknown): string | undefined =>
+      o && typeof o === 'object' && OUTPUT_REF in o
+        ? String((o as Record<string, unknown>)[OUTPUT_REF])
+        : undefined;
+    const ids = recorded.map((r) => refOf(r.output)).filter((id): id is string => id !== undefined);
+    if (ids.length === 0) return recorded;
+    const data = await stepOutputsByIds(this.deps.db, ids);
+    return recorded.map((r) => {
+      const id = refOf(r.output);
+      return id ? { ...r, output: data.get(id) ?? null } : r;
+    });
+  }
+
   async run(
     execution: ExecutionRow,
     definition: WorkflowDefinition,
     recorded: StepRunRow[],
     guard: Guard,
   ): Promise<RunOutcome> {
-    const done = new Map(recorded.map((r) => [r.key, r]));
+    const done = new Map((await this.#hydrate(recorded)).map((r) => [r.key, r]));
     const secrets = await this.deps.resolveSecrets(
       execution.workspace_id,
       namesReferenced(definition, 'secrets'),
@@ -99,7 +135,8 @@ export class Executor {
               error: { code: 'EXIT_FAILURE', message: 'the workflow exited with failure' },
             };
       }
-      if (signal instanceof WaitSignal) return { kind: 'suspended', until: signal.until };
+      if (signal instanceof WaitSignal)
+        return { kind: 'suspended', until: signal.until, watch: signal.watch };
       if (signal instanceof StopSignal) return { kind: 'stopped', reason: signal.reason };
       if (signal instanceof StepFailure) {
         return {
@@ -121,15 +158,28 @@ export class Executor {
 }
 
 /** One replay of one execution. */
-class Run {
+class Run implements StepHost {
   constructor(
-    private readonly deps: ExecutorDeps,
-    private readonly execution: ExecutionRow,
+    readonly deps: ExecutorDeps,
+    readonly execution: ExecutionRow,
     private readonly done: Map<string, StepRunRow>,
     private readonly guard: Guard,
     private readonly baseBindings: Record<string, unknown>,
     private readonly secretValues: string[],
-  ) {}
+  ) {
+    this.#size = Number(execution.size_bytes ?? 0);
+  }
+
+  /** Bytes of step records so far, for the execution size cap. */
+  #size: number;
+
+  render(value: unknown, scope: Scope): Promise<unknown> {
+    return this.deps.expressions.render(value, scope);
+  }
+
+  conceal(value: string): void {
+    if (value.length >= 4 && !this.secretValues.includes(value)) this.secretValues.push(value);
+  }
 
   /** Rendered inputs of steps in flight, so a failure records what the step was given. */
   readonly #inputs = new Map<string, unknown>();
@@ -156,24 +206,53 @@ class Run {
     return JSON.parse(text) as unknown;
   }
 
-  async #save(
+  async save(
     step: StepDefinition,
     key: string,
     status: StepRunRow['status'],
-    fields: { input?: unknown; output?: unknown; error?: unknown; attempt?: number; resume_at?: Date | null },
+    fields: SaveFields,
+    sql: Sql = this.deps.db,
   ): Promise<void> {
-    await saveStepRun(this.deps.db, {
-      execution_id: this.execution.id,
-      key,
-      step_id: step.id,
-      kind: step.kind,
-      status,
-      attempt: fields.attempt ?? 1,
-      input: this.mask(fields.input ?? null),
-      output: this.mask(fields.output ?? null),
-      error: fields.error ?? null,
-      resume_at: fields.resume_at ?? null,
-    });
+    const input = this.mask(fields.input ?? null);
+    let output = this.mask(fields.output ?? null);
+    const outputText = JSON.stringify(output ?? null);
+    const outputBytes = Buffer.byteLength(outputText);
+    const size = outputBytes + Buffer.byteLength(JSON.stringify(input ?? null));
+    if (status !== 'failed' && this.#size + size > this.deps.maxExecutionBytes) {
+      throw new StepFailure(
+        'EXECUTION_TOO_LARGE',
+        `the execution would record more than ${this.deps.maxExecutionBytes} bytes of step data; keep large data out of step outputs`,
+        step.id,
+      );
+    }
+    this.#size += size;
+    if (outputBytes > this.deps.inlineOutputBytes) {
+      const id = newId();
+      await insertStepOutput(sql, {
+        id,
+        execution_id: this.execution.id,
+        key,
+        size_bytes: outputBytes,
+        data: outputText,
+      });
+      output = { [OUTPUT_REF]: id, size_bytes: outputBytes };
+    }
+    await saveStepRun(
+      sql,
+      {
+        execution_id: this.execution.id,
+        key,
+        step_id: step.id,
+        kind: step.kind,
+        status,
+        attempt: fields.attempt ?? 1,
+        input,
+        output,
+        error: fields.error ?? null,
+        resume_at: fields.resume_at ?? null,
+      },
+      size,
+    );
   }
 
   async step(
@@ -207,7 +286,7 @@ class Run {
               step.id,
             );
       const err = { code: failure.code, message: failure.message };
-      await this.#save(step, key, 'failed', {
+      await this.save(step, key, 'failed', {
         input: this.#inputs.get(key),
         output: step.on_error === 'continue' ? { error: err } : null,
         error: err,
@@ -233,19 +312,19 @@ class Run {
     switch (step.kind) {
       case 'transform': {
         const output = await this.#withRetry(step, () => r.render(step.value, scope));
-        await this.#save(step, key, 'succeeded', { output });
+        await this.save(step, key, 'succeeded', { output });
         return output;
       }
       case 'exit': {
         const output = step.output === undefined ? null : await r.render(step.output, scope);
-        await this.#save(step, key, 'succeeded', { output });
+        await this.save(step, key, 'succeeded', { output });
         throw new ExitSignal((step.status as 'success' | 'failure' | undefined) ?? 'success', output);
       }
       case 'if': {
         const branch = truthy(await r.render(step.condition, scope)) ? 'then' : 'else';
         await this.steps((step[branch] as StepDefinition[] | undefined) ?? [], ctx, prefix, bindings);
         const output = { branch };
-        await this.#save(step, key, 'succeeded', { output });
+        await this.save(step, key, 'succeeded', { output });
         return output;
       }
       case 'switch': {
@@ -264,17 +343,17 @@ class Run {
           bindings,
         );
         const output = { case: chosen?.name ?? 'default' };
-        await this.#save(step, key, 'succeeded', { output });
+        await this.save(step, key, 'succeeded', { output });
         return output;
       }
       case 'loop':
         return this.#loop(step, key, ctx, bindings, scope);
       case 'break':
         if (step.when === undefined || truthy(await r.render(step.when, scope))) {
-          await this.#save(step, key, 'succeeded', { output: { broke: true } });
+          await this.save(step, key, 'succeeded', { output: { broke: true } });
           throw new BreakSignal();
         }
-        await this.#save(step, key, 'succeeded', { output: { broke: false } });
+        await this.save(step, key, 'succeeded', { output: { broke: false } });
         return { broke: false };
       case 'parallel': {
         const branches = step.branches as { name: string; steps: StepDefinition[] }[];
@@ -286,15 +365,17 @@ class Run {
           }),
         );
         // A wait or failure in any branch stops the step; finished branches are checkpointed.
-        const rejected = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
-        if (rejected) throw rejected.reason as Error;
+        const raised = results
+          .filter((x): x is PromiseRejectedResult => x.status === 'rejected')
+          .reduce<unknown>((a, x) => firstToRaise(a, x.reason), undefined);
+        if (raised !== undefined) throw raised as Error;
         const output: Record<string, unknown> = {};
         branches.forEach((b, i) => {
           const branchCtx = (results[i] as PromiseFulfilledResult<Record<string, unknown>>).value;
           output[b.name] = Object.fromEntries(b.steps.map((s) => [s.id, branchCtx[s.id]]));
           for (const s of b.steps) ctx[s.id] = branchCtx[s.id];
         });
-        await this.#save(step, key, 'succeeded', { output });
+        await this.save(step, key, 'succeeded', { output });
         return output;
       }
       case 'wait': {
@@ -302,7 +383,7 @@ class Run {
         if (rec?.status === 'waiting' && rec.resume_at) {
           if (rec.resume_at.getTime() > now) throw new WaitSignal(rec.resume_at);
           const output = { waited_until: rec.resume_at.toISOString() };
-          await this.#save(step, key, 'succeeded', { output });
+          await this.save(step, key, 'succeeded', { output });
           return output;
         }
         let until: Date;
@@ -319,10 +400,10 @@ class Run {
         }
         if (until.getTime() <= now) {
           const output = { waited_until: until.toISOString() };
-          await this.#save(step, key, 'succeeded', { output });
+          await this.save(step, key, 'succeeded', { output });
           return output;
         }
-        await this.#save(step, key, 'waiting', { resume_at: until });
+        await this.save(step, key, 'waiting', { resume_at: until });
         throw new WaitSignal(until);
       }
       case 'action': {
@@ -334,17 +415,28 @@ class Run {
             workspaceId: this.execution.workspace_id,
           }),
         );
-        await this.#save(step, key, 'succeeded', { input, output });
+        await this.save(step, key, 'succeeded', { input, output });
         return output;
       }
       case 'approval':
+        return approval(this, step, key, ctx, prefix, bindings, scope, rec);
       case 'call_workflow':
-      case 'code':
-        throw new StepFailure(
-          'STEP_KIND_UNAVAILABLE',
-          `${step.kind} steps cannot run in this version of Osprey yet`,
-          step.id,
+        return callWorkflow(this, step, key, scope, rec);
+      case 'code': {
+        const input = await r.render(step.inputs ?? {}, scope);
+        this.#inputs.set(key, { inputs: input });
+        const memoryMb = typeof step.memory_mb === 'number' ? step.memory_mb : DEFAULT_CODE_MEMORY_MB;
+        const timeoutMs = durationMs(typeof step.timeout === 'string' ? step.timeout : DEFAULT_CODE_TIMEOUT);
+        const result = await this.#withRetry(step, (signal) =>
+          this.deps.code.run(step.source as string, input, { memoryMb, timeoutMs }, signal),
         );
+        // The step's record keeps the console output beside the inputs; its output is the return value.
+        await this.save(step, key, 'succeeded', {
+          input: { inputs: input, console: result.logs },
+          output: result.output,
+        });
+        return result.output;
+      }
       default: {
         const unknownKind: never = step.kind;
         throw new StepFailure('STEP_KIND_UNKNOWN', `unknown step kind ${String(unknownKind)}`, step.id);
@@ -368,23 +460,48 @@ class Run {
           ? []
           : [over];
     const as = typeof step.as === 'string' ? step.as : 'item';
-    const collected: unknown[] = [];
-    for (let index = 0; index < items.length; index++) {
-      const iterCtx = { ...ctx };
-      const iterBindings = { ...bindings, [as]: items[index], index };
-      let broke = false;
-      try {
-        await this.steps(step.steps as StepDefinition[], iterCtx, `${key}[${index}].`, iterBindings);
-      } catch (signal) {
-        if (!(signal instanceof BreakSignal)) throw signal;
-        broke = true;
+    const width = typeof step.concurrency === 'number' ? Math.max(1, step.concurrency) : 1;
+    // Iterations run `width` at a time; results stay in item order. A break ends the loop after
+    // the iterations already started; a wait or failure stops starting new ones and is raised once
+    // those in flight have settled (finished iterations are checkpointed and not run again).
+    const results: ({ collected: unknown } | undefined)[] = new Array<{ collected: unknown } | undefined>(
+      items.length,
+    );
+    let next = 0;
+    let stopAt = items.length;
+    let raised: unknown;
+    const runner = async (): Promise<void> => {
+      while (next < stopAt && (raised === undefined || raised instanceof WaitSignal)) {
+        const index = next++;
+        const iterCtx = { ...ctx };
+        const iterBindings = { ...bindings, [as]: items[index], index };
+        let broke = false;
+        try {
+          await this.steps(step.steps as StepDefinition[], iterCtx, `${key}[${index}].`, iterBindings);
+        } catch (signal) {
+          if (!(signal instanceof BreakSignal)) {
+            raised = firstToRaise(raised, signal);
+            return;
+          }
+          broke = true;
+        }
+        results[index] = {
+          collected:
+            step.collect !== undefined
+              ? await this.deps.expressions.render(step.collect, this.#scope(iterCtx, iterBindings))
+              : undefined,
+        };
+        if (broke) stopAt = Math.min(stopAt, index + 1);
       }
-      if (step.collect !== undefined)
-        collected.push(await this.deps.expressions.render(step.collect, this.#scope(iterCtx, iterBindings)));
-      if (broke) break;
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(width, items.length) }, runner));
+    if (raised !== undefined) throw raised as Error;
+    const collected = results
+      .slice(0, stopAt)
+      .filter((x) => x !== undefined)
+      .map((x) => x.collected);
     const output = step.collect !== undefined ? collected : { iterations: items.length };
-    await this.#save(step, key, 'succeeded', { output });
+    await this.save(step, key, 'succeeded', { output });
     return output;
   }
 
@@ -422,7 +539,8 @@ class Run {
           ? DEFAULT_ACTION_TIMEOUT
           : undefined;
     const controller = new AbortController();
-    if (!limit) return fn(controller.signal);
+    // Code steps enforce their time limit inside the sandbox.
+    if (!limit || step.kind === 'code') return fn(controller.signal);
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([

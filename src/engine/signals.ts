@@ -14,9 +14,21 @@ export class ExitSignal extends ControlSignal {
 
 export class BreakSignal extends ControlSignal {}
 
-/** The run parks until `until`; the worker releases it and another picks it up when due. */
+/** What a parked run waits on besides the time: it is due at once if this has already happened. */
+export interface WaitWatch {
+  kind: 'child' | 'approval';
+  id: string;
+}
+
+/**
+ * The run parks until `until`; the worker releases it and another picks it up when due. With a
+ * `watch`, it is woken as soon as the child run ends or the approval is answered.
+ */
 export class WaitSignal extends ControlSignal {
-  constructor(readonly until: Date) {
+  constructor(
+    readonly until: Date,
+    readonly watch?: WaitWatch,
+  ) {
     super('wait');
   }
 }
@@ -47,4 +59,18 @@ export function isSignal(value: unknown): boolean {
     value instanceof WaitSignal ||
     value instanceof StopSignal
   );
+}
+
+/**
+ * Of two things raised by steps running side by side (loop iterations, parallel branches), the one
+ * to raise: anything beats a wait (a failure must not be hidden by a branch that parks), and of two
+ * waits the earlier, so no branch sleeps past its time.
+ */
+export function firstToRaise(current: unknown, next: unknown): unknown {
+  if (current === undefined) return next;
+  if (current instanceof WaitSignal) {
+    if (!(next instanceof WaitSignal)) return next;
+    return next.until < current.until ? next : current;
+  }
+  return current;
 }

@@ -2,7 +2,6 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { randomToken } from '../domain/ids.js';
-import type { WorkflowDefinition } from '../domain/workflow/validate.js';
 import type { Database } from '../store/database.js';
 import {
   EXECUTIONS_CHANNEL,
@@ -29,6 +28,11 @@ export interface WorkerOptions {
   pollMs?: number;
   /** A run resumed this many times (its worker kept dying) is failed instead of retried forever. */
   maxResumes?: number;
+  /**
+   * The largest share of this worker's slots runs of one workflow may hold while other work waits
+   * (0–1). When nothing else is runnable, a workflow may use every slot.
+   */
+  fairShare?: number;
 }
 
 /**
@@ -44,7 +48,15 @@ export class Worker {
   #loops: Promise<void>[] = [];
 
   constructor(options: WorkerOptions) {
-    this.#o = { concurrency: 4, leaseMs: 30_000, pollMs: 1000, maxResumes: 5, ...options };
+    this.#o = { concurrency: 4, leaseMs: 30_000, pollMs: 1000, maxResumes: 5, fairShare: 0.5, ...options };
+  }
+
+  /** Runs in progress here, per workflow, for the fair share. */
+  readonly #busy = new Map<string, number>();
+
+  #overShare(): string[] {
+    const limit = Math.max(1, Math.floor(this.#o.concurrency * this.#o.fairShare));
+    return [...this.#busy].filter(([, n]) => n >= limit).map(([id]) => id);
   }
 
   async start(): Promise<void> {
@@ -108,9 +120,20 @@ export class Worker {
   /** Claims and runs one execution; false when there was nothing to claim. */
   async runOne(): Promise<boolean> {
     const { db, leaseMs } = this.#o;
-    const execution = await claimExecution(db, this.owner, leaseMs);
+    const over = this.#overShare();
+    // Other workflows first; a workflow over its share still gets a slot nothing else wants.
+    let execution = await claimExecution(db, this.owner, leaseMs, over);
+    if (!execution && over.length) execution = await claimExecution(db, this.owner, leaseMs);
     if (!execution) return false;
-    await this.#run(execution);
+    const wf = execution.workflow_id;
+    this.#busy.set(wf, (this.#busy.get(wf) ?? 0) + 1);
+    try {
+      await this.#run(execution);
+    } finally {
+      const n = (this.#busy.get(wf) ?? 1) - 1;
+      if (n > 0) this.#busy.set(wf, n);
+      else this.#busy.delete(wf);
+    }
     return true;
   }
 
@@ -137,21 +160,18 @@ export class Worker {
       Math.max(100, Math.floor(leaseMs / 3)),
     );
     try {
-      const revision = await db.one<{ definition: WorkflowDefinition }>(
-        'SELECT definition FROM workflow_revisions WHERE id = $1',
-        [execution.revision_id],
-      );
+      const definition = await this.#o.executor.definition(execution.revision_id);
       const recorded = await stepRunsOf(db, execution.id);
       const guard = async (): Promise<void> => {
         if (lost) throw new StopSignal('lease-lost');
         if ((await executionStatus(db, execution.id)) === 'cancelled') throw new StopSignal('cancelled');
       };
-      const outcome = await this.#o.executor.run(execution, revision!.definition, recorded, guard);
+      const outcome = await this.#o.executor.run(execution, definition, recorded, guard);
       if (outcome.kind === 'finished') {
         await finishExecution(db, execution.id, this.owner, outcome.status, outcome.output, outcome.error);
         log.info({ status: outcome.status }, 'execution finished');
       } else if (outcome.kind === 'suspended') {
-        await suspendExecution(db, execution.id, this.owner, outcome.until);
+        await suspendExecution(db, execution.id, this.owner, outcome.until, outcome.watch);
       } else {
         log.info({ reason: outcome.reason }, 'execution stopped');
       }

@@ -16,12 +16,13 @@ export const TORQ_EXECUTION_STATUS: Record<string, string> = {
   succeeded: 'SUCCESS',
   failed: 'FAILED',
   cancelled: 'STOPPED',
+  not_started: 'NOT_STARTED',
 };
 
 export interface ActivityQueryInput {
   start_time?: string | undefined;
   end_time?: string | undefined;
-  activity_type?: 'all' | 'workflow_runs' | 'step_executions' | undefined;
+  activity_type?: 'all' | 'workflow_runs' | 'step_executions' | 'trigger_events' | undefined;
   workflow_id?: string | undefined;
   payload?: string | undefined;
   discard_body?: boolean | undefined;
@@ -33,12 +34,14 @@ export interface ActivityQueryInput {
 export interface ActivityEntry {
   id: string;
   account_id: string;
-  type: 'workflow_run' | 'step_execution';
+  type: 'workflow_run' | 'step_execution' | 'trigger_event';
   timestamp: string;
-  workflow_id: string;
+  workflow_id: string | null;
   workflow_name: string;
-  execution_id: string;
+  execution_id: string | null;
   status: string;
+  /** Why a trigger delivery started no run. */
+  reason?: string;
   step_id?: string;
   step_kind?: string;
   event: { id: string; timestamp: string; type: string; body?: string };
@@ -118,8 +121,9 @@ function toEntry(r: ActivityRow, accountId: string, discardBody: boolean): Activ
     status: TORQ_EXECUTION_STATUS[r.status] ?? r.status.toUpperCase(),
     ...(r.step_id ? { step_id: r.step_id } : {}),
     ...(r.step_kind ? { step_kind: r.step_kind } : {}),
+    ...(r.kind === 'trigger_event' ? { reason: String(r.trigger.reason) } : {}),
     event: {
-      id: r.execution_id,
+      id: r.execution_id ?? r.uid,
       timestamp: r.ts,
       type: typeof r.trigger.type === 'string' ? r.trigger.type : 'manual',
       ...(discardBody ? {} : { body: JSON.stringify(r.body) }),

@@ -7,7 +7,7 @@ import type { PageTokenCodec } from '../domain/page-token.js';
 import { pageSize } from '../domain/paging.js';
 import { decodeImportedSource, setTopLevelFields } from '../domain/workflow/source-edit.js';
 import type { SourceProblem } from '../domain/workflow/source.js';
-import { validateDefinition, type WorkflowDefinition } from '../domain/workflow/validate.js';
+import { validateDefinition, walkSteps, type WorkflowDefinition } from '../domain/workflow/validate.js';
 import type { Database, Sql } from '../store/database.js';
 import {
   deleteWorkflow,
@@ -363,6 +363,7 @@ export class WorkflowService {
           },
         );
       }
+      await this.#checkChildrenPublished(tx, principal.workspaceId, revision);
       await markPublished(tx, revisionId, input.description ?? null);
       // A schedule starts counting from the publish, never firing ticks missed before it.
       const updated = await updateWorkflow(tx, principal.workspaceId, id, {
@@ -372,6 +373,36 @@ export class WorkflowService {
       await this.#audit(tx, principal, AUDIT_ACTIONS.workflowPublished, updated, revisionId);
       return toWorkflowView(updated);
     });
+  }
+
+  /** A published workflow calls published children, so they must be published first (as in Torq). */
+  async #checkChildrenPublished(tx: Sql, workspaceId: string, revision: RevisionRow): Promise<void> {
+    const definition = revision.definition as unknown as WorkflowDefinition;
+    const problems: { field: string; message: string }[] = [];
+    for (const { step, path } of walkSteps(definition.steps)) {
+      if (step.kind !== 'call_workflow' || typeof step.workflow !== 'string' || step.workflow.includes('{{'))
+        continue;
+      const children = await tx.rows<{ published_revision_id: string | null }>(
+        `SELECT published_revision_id FROM workflows WHERE workspace_id = $1
+            AND (name = $2 OR id::text = $2)`,
+        [workspaceId, step.workflow],
+      );
+      const field = `yaml:${path.join('.')}.workflow`;
+      if (children.length === 0)
+        problems.push({ field, message: `no workflow "${step.workflow}" in this workspace` });
+      else if (children.length > 1)
+        problems.push({ field, message: `several workflows are named "${step.workflow}"; call it by id` });
+      else if (!children[0]!.published_revision_id)
+        problems.push({ field, message: `the workflow "${step.workflow}" must be published first` });
+    }
+    if (problems.length) {
+      throw new OspreyError(
+        'WORKFLOW_NOT_PUBLISHABLE',
+        400,
+        `the workflow calls workflows that cannot run published: ${problems[0]!.message}`,
+        { details: problems },
+      );
+    }
   }
 
   async unpublish(principal: Principal, id: string): Promise<WorkflowView> {

@@ -2,11 +2,11 @@ import { microsToIso } from '../domain/log-window.js';
 import type { Sql } from './database.js';
 
 export interface ActivityRow {
-  kind: 'workflow_run' | 'step_execution';
+  kind: 'workflow_run' | 'step_execution' | 'trigger_event';
   uid: string;
   ts: string;
-  execution_id: string;
-  workflow_id: string;
+  execution_id: string | null;
+  workflow_id: string | null;
   workflow_name: string;
   status: string;
   step_id: string | null;
@@ -19,7 +19,7 @@ export interface ActivityQuery {
   workspaceId: string;
   startMicros: bigint;
   endMicros: bigint;
-  activityType: 'all' | 'workflow_runs' | 'step_executions';
+  activityType: 'all' | 'workflow_runs' | 'step_executions' | 'trigger_events';
   workflowId: string | undefined;
   /** Every keyword must appear in the entry's body. */
   keywords: string[];
@@ -31,8 +31,8 @@ export interface ActivityQuery {
 const TS = (col: string): string => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /**
- * Workflow runs (one per execution, at its creation) and step executions (one per step run, at its
- * start), merged in time order with a keyset on (time, uid).
+ * Workflow runs (one per execution, at its creation), step executions (one per step run, at its
+ * start) and trigger deliveries that started no run, merged in time order with a keyset on (time, uid).
  */
 export function activityPage(sql: Sql, q: ActivityQuery): Promise<ActivityRow[]> {
   const params: unknown[] = [
@@ -54,12 +54,21 @@ export function activityPage(sql: Sql, q: ActivityQuery): Promise<ActivityRow[]>
       FROM step_runs s JOIN executions e ON e.id = s.execution_id JOIN workflows w ON w.id = e.workflow_id
       WHERE e.workspace_id = $1 AND s.started_at > $2::timestamptz AND s.started_at < $3::timestamptz
         AND ($4::uuid IS NULL OR e.workflow_id = $4)`;
+  // Deliveries that started no run (refused header, unpublished or disabled workflow).
+  const events = `SELECT 'trigger_event' AS kind, t.id::text AS uid, t.created_at AS at, NULL::uuid AS execution_id,
+        t.workflow_id, t.workflow_name, 'not_started' AS status, NULL::text AS step_id, NULL::text AS step_kind,
+        jsonb_build_object('type', t.source, 'reason', t.reason) AS trigger, t.body
+      FROM trigger_events t
+      WHERE t.workspace_id = $1 AND t.created_at > $2::timestamptz AND t.created_at < $3::timestamptz
+        AND ($4::uuid IS NULL OR t.workflow_id = $4)`;
   const parts =
     q.activityType === 'workflow_runs'
       ? [runs]
       : q.activityType === 'step_executions'
         ? [steps]
-        : [runs, steps];
+        : q.activityType === 'trigger_events'
+          ? [events]
+          : [runs, steps, events];
   const cmp = q.order === 'asc' ? '>' : '<';
   let cursor = '';
   if (q.after) {

@@ -89,24 +89,20 @@ export async function insertExecution(sql: Sql, e: NewExecution): Promise<Execut
 }
 
 /**
- * Claims the oldest runnable execution: queued, a wait that is due, or a run whose worker stopped
- * renewing its lease. SKIP LOCKED lets any number of workers claim concurrently.
+ * Claims the oldest runnable execution (see osprey_claim_execution in migration 004): SKIP LOCKED,
+ * per-workflow concurrency caps held across workers, and `excluded` workflows passed over.
  */
-export function claimExecution(sql: Sql, owner: string, leaseMs: number): Promise<ExecutionRow | undefined> {
-  return sql.one<ExecutionRow>(
-    `UPDATE executions e SET status = 'running', lease_owner = $1,
-        lease_expires_at = now() + make_interval(secs => $2::float8 / 1000),
-        started_at = coalesce(e.started_at, now()),
-        resumes = e.resumes + (CASE WHEN e.status = 'running' THEN 1 ELSE 0 END)
-      WHERE e.id = (
-        SELECT id FROM executions
-         WHERE status IN ('queued', 'waiting', 'running') AND run_after <= now()
-           AND (status <> 'running' OR lease_expires_at < now())
-         ORDER BY run_after, created_at
-         FOR UPDATE SKIP LOCKED LIMIT 1)
-      RETURNING e.*`,
-    [owner, leaseMs],
-  );
+export function claimExecution(
+  sql: Sql,
+  owner: string,
+  leaseMs: number,
+  excluded: string[] = [],
+): Promise<ExecutionRow | undefined> {
+  return sql.one<ExecutionRow>('SELECT * FROM osprey_claim_execution($1, $2, $3::uuid[])', [
+    owner,
+    leaseMs,
+    excluded,
+  ]);
 }
 
 /** Extends the lease; false when the lease was lost (another worker took over, or it was cancelled). */
@@ -119,6 +115,12 @@ export async function renewLease(sql: Sql, id: string, owner: string, leaseMs: n
   return n === 1;
 }
 
+/** Wakes a parent waiting on a child run (call_workflow), in the same statement as the child's change. */
+const WAKE_PARENT = `, woke AS (
+   UPDATE executions p SET run_after = now() FROM done
+    WHERE p.id = done.parent_execution_id AND p.status = 'waiting' RETURNING p.id)
+ SELECT (SELECT count(*) FROM done)::int AS done, (SELECT count(*) FROM woke)::int AS woke`;
+
 export async function finishExecution(
   sql: Sql,
   id: string,
@@ -127,35 +129,73 @@ export async function finishExecution(
   output: unknown,
   error: ExecutionRow['error'],
 ): Promise<boolean> {
-  const n = await sql.exec(
-    `UPDATE executions SET status = $3, output = $4, error = $5, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
-      WHERE id = $1 AND lease_owner = $2 AND status = 'running'`,
+  const r = await sql.one<{ done: number; woke: number }>(
+    `WITH done AS (
+       UPDATE executions SET status = $3, output = $4, error = $5, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+        WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING parent_execution_id)${WAKE_PARENT}`,
     [id, owner, status, JSON.stringify(output ?? null), error ? JSON.stringify(error) : null],
   );
-  return n === 1;
+  if (r!.woke > 0) await sql.exec(`SELECT pg_notify($1, 'parent')`, [EXECUTIONS_CHANNEL]);
+  return r!.done === 1;
 }
 
-/** Parks a run until `until` (a wait step): it holds no worker meanwhile. */
-export async function suspendExecution(sql: Sql, id: string, owner: string, until: Date): Promise<boolean> {
+/**
+ * Parks a run until `until` (a wait, an approval, a child run): it holds no worker meanwhile. A run
+ * watching a child that has already ended, or an approval already answered, is due at once, so a
+ * wake-up cannot be lost.
+ */
+export async function suspendExecution(
+  sql: Sql,
+  id: string,
+  owner: string,
+  until: Date,
+  watch?: { kind: 'child' | 'approval'; id: string },
+): Promise<boolean> {
   const n = await sql.exec(
-    `UPDATE executions SET status = 'waiting', run_after = $3, lease_owner = NULL, lease_expires_at = NULL
+    `UPDATE executions SET status = 'waiting', lease_owner = NULL, lease_expires_at = NULL,
+        run_after = CASE
+          WHEN $4::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM executions c WHERE c.id = $4::uuid
+                 AND c.status IN ('succeeded', 'failed', 'cancelled')) THEN now()
+          WHEN $5::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM approvals a WHERE a.id = $5::uuid
+                 AND a.decided_at IS NOT NULL) THEN now()
+          ELSE $3 END
       WHERE id = $1 AND lease_owner = $2 AND status = 'running'`,
-    [id, owner, until],
+    [
+      id,
+      owner,
+      until,
+      watch?.kind === 'child' ? watch.id : null,
+      watch?.kind === 'approval' ? watch.id : null,
+    ],
   );
   return n === 1;
 }
 
+/** Cancels a run and, with it, the child runs it waits on; a parent waiting on it is woken. */
 export async function cancelExecution(
   sql: Sql,
   workspaceId: string,
   id: string,
 ): Promise<ExecutionRow | undefined> {
-  return sql.one<ExecutionRow>(
-    `UPDATE executions SET status = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
-        error = '{"code":"CANCELLED","message":"the execution was cancelled"}'
-      WHERE workspace_id = $1 AND id = $2 AND status IN ('queued', 'running', 'waiting') RETURNING *`,
+  const row = await sql.one<ExecutionRow>(
+    `WITH RECURSIVE tree AS (
+       SELECT id FROM executions WHERE workspace_id = $1 AND id = $2
+       UNION ALL
+       SELECT c.id FROM executions c JOIN tree t ON c.parent_execution_id = t.id
+     ), done AS (
+       UPDATE executions SET status = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+          error = '{"code":"CANCELLED","message":"the execution was cancelled"}'
+        WHERE id IN (SELECT id FROM tree) AND status IN ('queued', 'running', 'waiting')
+        RETURNING *
+     ), woke AS (
+       UPDATE executions p SET run_after = now() FROM done
+        WHERE p.id = done.parent_execution_id AND p.status = 'waiting' AND done.id = $2 RETURNING p.id
+     )
+     SELECT * FROM done WHERE id = $2`,
     [workspaceId, id],
   );
+  if (row?.parent_execution_id) await sql.exec(`SELECT pg_notify($1, 'parent')`, [EXECUTIONS_CHANNEL]);
+  return row;
 }
 
 export function executionById(sql: Sql, workspaceId: string, id: string): Promise<ExecutionRow | undefined> {
@@ -195,7 +235,7 @@ export function stepRunsOf(sql: Sql, executionId: string): Promise<StepRunRow[]>
   return sql.rows<StepRunRow>('SELECT * FROM step_runs WHERE execution_id = $1 ORDER BY seq', [executionId]);
 }
 
-/** Records a step's state: the checkpoint the executor replays from. */
+/** Records a step's state: the checkpoint the executor replays from. `size` is added to the run's size. */
 export async function saveStepRun(
   sql: Sql,
   r: Pick<
@@ -211,13 +251,17 @@ export async function saveStepRun(
     | 'error'
     | 'resume_at'
   >,
+  size = 0,
 ): Promise<void> {
   await sql.exec(
-    `INSERT INTO step_runs (execution_id, key, step_id, kind, status, attempt, input, output, error, resume_at, finished_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $5 IN ('succeeded', 'failed') THEN now() END)
-     ON CONFLICT (execution_id, key) DO UPDATE SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, writes = step_runs.writes + 1,
-       input = EXCLUDED.input, output = EXCLUDED.output, error = EXCLUDED.error, resume_at = EXCLUDED.resume_at,
-       finished_at = EXCLUDED.finished_at`,
+    `WITH saved AS (
+       INSERT INTO step_runs (execution_id, key, step_id, kind, status, attempt, input, output, error, resume_at, finished_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $5 IN ('succeeded', 'failed') THEN now() END)
+       ON CONFLICT (execution_id, key) DO UPDATE SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, writes = step_runs.writes + 1,
+         input = EXCLUDED.input, output = EXCLUDED.output, error = EXCLUDED.error, resume_at = EXCLUDED.resume_at,
+         finished_at = EXCLUDED.finished_at
+       RETURNING 1)
+     UPDATE executions SET size_bytes = size_bytes + $11 WHERE id = $1 AND $11 > 0`,
     [
       r.execution_id,
       r.key,
@@ -229,8 +273,31 @@ export async function saveStepRun(
       JSON.stringify(r.output ?? null),
       r.error ? JSON.stringify(r.error) : null,
       r.resume_at,
+      size,
     ],
   );
+}
+
+/** The marker a step run's output holds when the output itself is stored out of line. */
+export const OUTPUT_REF = '$osprey_output_ref';
+
+export async function insertStepOutput(
+  sql: Sql,
+  o: { id: string; execution_id: string; key: string; size_bytes: number; data: string },
+): Promise<void> {
+  await sql.exec(
+    'INSERT INTO step_outputs (id, execution_id, key, size_bytes, data) VALUES ($1, $2, $3, $4, $5::jsonb)',
+    [o.id, o.execution_id, o.key, o.size_bytes, o.data],
+  );
+}
+
+export async function stepOutputsByIds(sql: Sql, ids: string[]): Promise<Map<string, unknown>> {
+  if (ids.length === 0) return new Map();
+  const rows = await sql.rows<{ id: string; data: unknown }>(
+    'SELECT id, data FROM step_outputs WHERE id = ANY($1::uuid[])',
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, r.data]));
 }
 
 /** The current status, for a worker to notice a cancel between steps. */

@@ -10,7 +10,12 @@ export const ActivityLogQuery = Type.Object(
     start_time: Type.Optional(Type.String()),
     end_time: Type.Optional(Type.String()),
     activity_type: Type.Optional(
-      Type.Union([Type.Literal('all'), Type.Literal('workflow_runs'), Type.Literal('step_executions')]),
+      Type.Union([
+        Type.Literal('all'),
+        Type.Literal('workflow_runs'),
+        Type.Literal('step_executions'),
+        Type.Literal('trigger_events'),
+      ]),
     ),
     workflow_id: Type.Optional(Type.String({ format: 'uuid' })),
     workflowId: Type.Optional(Type.String({ format: 'uuid' })),

@@ -8,6 +8,7 @@ import { userRoutes } from './users.js';
 import { activityLogRoutes } from './activity-logs.js';
 import { executionRoutes } from './executions.js';
 import { variableRoutes } from './variables.js';
+import { approvalRoutes } from './approvals.js';
 import { webhookAdminRoutes, webhookRoutes } from './webhooks.js';
 import { workflowRoutes } from './workflows.js';
 import { workspaceRoutes } from './workspaces.js';
@@ -28,6 +29,7 @@ export function nativeRoutes(services: Services): FastifyPluginAsyncTypebox {
       activityLogRoutes,
       webhookRoutes,
       webhookAdminRoutes,
+      approvalRoutes,
     ]) {
       await app.register(routes(services));
     }

@@ -5,6 +5,8 @@ import { loadConfig } from '../../config.js';
 import { createLogger } from '../../logger.js';
 import { bootstrap } from '../../services/bootstrap.js';
 import { Worker } from '../../engine/worker.js';
+import { Scheduler } from '../../engine/scheduler.js';
+import { systemClock } from '../../domain/clock.js';
 import { lockDataDir } from '../pid-lock.js';
 
 const MAINTENANCE_INTERVAL_MS = 10 * 60_000;
@@ -15,7 +17,7 @@ export function isServing(): boolean {
   return serving;
 }
 
-async function start(role: 'all' | 'api' | 'worker'): Promise<void> {
+async function start(role: 'all' | 'api' | 'worker' | 'scheduler'): Promise<void> {
   serving = true;
   const config = loadConfig(process.env);
   const logger = createLogger(config.logLevel);
@@ -42,13 +44,14 @@ async function start(role: 'all' | 'api' | 'worker'): Promise<void> {
     ];
     process.stdout.write(lines.join('\n') + '\n');
   }
-  const app = role === 'worker' ? undefined : await buildServer({ services, config, logger });
+  const app =
+    role === 'worker' || role === 'scheduler' ? undefined : await buildServer({ services, config, logger });
   if (app) {
     const address = await app.listen({ port: config.port, host: config.host });
     logger.info({ role, address }, `Osprey is listening on ${address}`);
   }
   const worker =
-    role === 'api'
+    role === 'api' || role === 'scheduler'
       ? undefined
       : new Worker({
           db: services.db,
@@ -57,10 +60,20 @@ async function start(role: 'all' | 'api' | 'worker'): Promise<void> {
           concurrency: config.workerConcurrency,
           leaseMs: config.workerLeaseMs,
           maxResumes: config.workerMaxResumes,
+          fairShare: config.workerFairShare,
         });
   if (worker) {
     await worker.start();
     logger.info({ role, owner: worker.owner }, 'worker started');
+  }
+
+  const scheduler =
+    role === 'scheduler' || (role === 'all' && config.scheduler)
+      ? new Scheduler({ db: services.db, queue: services.queue, clock: systemClock, logger })
+      : undefined;
+  if (scheduler) {
+    scheduler.start();
+    logger.info({ role }, 'scheduler started');
   }
 
   const maintain = (): void => {
@@ -81,6 +94,7 @@ async function start(role: 'all' | 'api' | 'worker'): Promise<void> {
     clearInterval(timer);
     Promise.resolve()
       .then(() => app?.close())
+      .then(() => scheduler?.stop())
       .then(() => worker?.stop())
       .then(() => runtime.close())
       .then(() => {
@@ -104,9 +118,7 @@ async function start(role: 'all' | 'api' | 'worker'): Promise<void> {
 export function registerStart(program: Command): void {
   program
     .command('start')
-    .description(
-      'run every role in one process: the HTTP API (and, as they arrive, workers and the scheduler)',
-    )
+    .description('run every role in one process: the HTTP API, a worker and the scheduler')
     .action(() => start('all'));
   program
     .command('api')
@@ -116,4 +128,10 @@ export function registerStart(program: Command): void {
     .command('worker')
     .description('run the worker role only: claims and runs executions (needs only DATABASE_URL)')
     .action(() => start('worker'));
+  program
+    .command('scheduler')
+    .description(
+      'run the scheduler role only: fires schedule triggers (any number may run; each tick fires once)',
+    )
+    .action(() => start('scheduler'));
 }

@@ -206,7 +206,11 @@ export const WORKFLOW_SCHEMA = {
     },
     approval: step('approval', ['message'], {
       message: { type: 'string', minLength: 1 },
-      approvers: { type: 'array', items: { type: 'string', format: 'email' } },
+      approvers: {
+        type: 'array',
+        items: { type: 'string', minLength: 3 },
+        description: 'emails of who may answer (expressions allowed); empty: anyone with the link',
+      },
       options: {
         type: 'array',
         items: { type: 'string', minLength: 1 },
@@ -216,6 +220,10 @@ export const WORKFLOW_SCHEMA = {
       expires_in: duration,
       default_outcome: { type: 'string', minLength: 1 },
       requester_may_approve: { type: 'boolean', default: false },
+      notify: {
+        ...steps,
+        description: 'steps run before waiting, with $approval (message, options, links, url) bound',
+      },
     }),
     call_workflow: step('call_workflow', ['workflow'], {
       workflow: { type: 'string', minLength: 1, description: 'the child workflow id or name' },

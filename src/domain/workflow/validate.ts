@@ -107,6 +107,7 @@ export function walkSteps(
     nested('then', step.then);
     nested('else', step.else);
     nested('default', step.default);
+    nested('notify', step.notify);
     if (step.kind === 'loop') nested('steps', step.steps, true);
     if (Array.isArray(step.cases)) {
       (step.cases as { steps?: unknown }[]).forEach((c, ci) => {
@@ -133,7 +134,7 @@ function eachString(value: unknown, path: PathPart[], fn: (text: string, path: P
   }
 }
 
-const NESTED_KEYS = new Set(['then', 'else', 'default', 'steps', 'cases', 'branches']);
+const NESTED_KEYS = new Set(['then', 'else', 'default', 'steps', 'cases', 'branches', 'notify']);
 const LITERAL_KEYS = new Set(['id', 'kind', 'source', 'name', 'description']);
 
 function semanticProblems(source: DefinitionSource, def: WorkflowDefinition): SourceProblem[] {

@@ -69,3 +69,42 @@ CREATE TABLE trigger_events (
   created_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX trigger_events_workspace_idx ON trigger_events (workspace_id, created_at);
+
+-- Claims the oldest runnable execution in one round trip: queued, a wait that is due, or a run whose
+-- worker stopped renewing its lease. SKIP LOCKED lets any number of workers claim at once. A
+-- workflow with a concurrency cap is claimed under an advisory lock on the workflow, after counting
+-- its live runs, so the cap holds across workers; a workflow at its cap (or in p_excluded, the
+-- caller's fair-share list) is passed over for the next candidate.
+CREATE FUNCTION osprey_claim_execution(p_owner text, p_lease_ms float8, p_excluded uuid[])
+RETURNS SETOF executions LANGUAGE plpgsql AS $$
+DECLARE
+  c record;
+  skip uuid[] := coalesce(p_excluded, '{}');
+  live integer;
+BEGIN
+  FOR i IN 1..20 LOOP
+    SELECT id, workflow_id, concurrency_cap INTO c FROM executions
+     WHERE status IN ('queued', 'waiting', 'running') AND run_after <= now()
+       AND (status <> 'running' OR lease_expires_at < now())
+       AND workflow_id <> ALL (skip)
+     ORDER BY run_after, created_at
+     FOR UPDATE SKIP LOCKED LIMIT 1;
+    IF NOT FOUND THEN RETURN; END IF;
+    IF c.concurrency_cap IS NOT NULL THEN
+      PERFORM pg_advisory_xact_lock(hashtextextended(c.workflow_id::text, 7411));
+      SELECT count(*) INTO live FROM executions
+       WHERE workflow_id = c.workflow_id AND status = 'running' AND lease_expires_at >= now() AND id <> c.id;
+      IF live >= c.concurrency_cap THEN
+        skip := skip || c.workflow_id;
+        CONTINUE;
+      END IF;
+    END IF;
+    RETURN QUERY
+      UPDATE executions e SET status = 'running', lease_owner = p_owner,
+             lease_expires_at = now() + make_interval(secs => p_lease_ms / 1000),
+             started_at = coalesce(e.started_at, now()),
+             resumes = e.resumes + (CASE WHEN e.status = 'running' THEN 1 ELSE 0 END)
+       WHERE e.id = c.id RETURNING e.*;
+    RETURN;
+  END LOOP;
+END $$;

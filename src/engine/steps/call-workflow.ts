@@ -1,0 +1,128 @@
+import { isUuid } from '../../domain/ids.js';
+import type { StepDefinition } from '../../domain/workflow/validate.js';
+import type { StepRunRow } from '../../store/executions.js';
+import type { Scope } from '../expressions.js';
+import { StepFailure, WaitSignal } from '../signals.js';
+import type { StepHost } from '../step-host.js';
+
+/** Nested runs deeper than this fail: a workflow calling itself forever must end. */
+export const MAX_CALL_DEPTH = 10;
+/** A parent waiting on a child looks again this often, should a wake-up ever be missed. */
+const RECHECK_MS = 5 * 60_000;
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+interface ChildTarget {
+  id: string;
+  name: string;
+  published_revision_id: string | null;
+  current_revision_id: string;
+}
+
+async function findChild(host: StepHost, ref: string, stepId: string): Promise<ChildTarget> {
+  const rows = await host.deps.db.rows<ChildTarget>(
+    `SELECT id, name, published_revision_id, current_revision_id FROM workflows
+      WHERE workspace_id = $1 AND (${isUuid(ref) ? 'id = $2::uuid OR ' : ''}name = $2) LIMIT 2`,
+    [host.execution.workspace_id, ref],
+  );
+  if (rows.length === 0)
+    throw new StepFailure('CHILD_NOT_FOUND', `no workflow "${ref}" in this workspace`, stepId);
+  if (rows.length > 1)
+    throw new StepFailure('CHILD_AMBIGUOUS', `several workflows are named "${ref}"; call it by id`, stepId);
+  return rows[0]!;
+}
+
+/**
+ * Starts a child run. A published parent runs the child's published revision, a draft run its
+ * current one. `sync` waits (holding no worker) until the child ends and takes its exit output;
+ * `async` answers at once with the child's execution id.
+ */
+export async function callWorkflow(
+  host: StepHost,
+  step: StepDefinition,
+  key: string,
+  scope: Scope,
+  rec: StepRunRow | undefined,
+): Promise<unknown> {
+  const { db, clock } = host.deps;
+  if (rec?.status === 'waiting') {
+    const childId = (rec.output as { execution_id?: string } | null)?.execution_id;
+    const child = await db.one<{
+      status: string;
+      output: unknown;
+      error: { code: string; message: string } | null;
+    }>('SELECT status, output, error FROM executions WHERE id = $1', [childId]);
+    if (!child) throw new StepFailure('CHILD_FAILED', 'the child execution no longer exists', step.id);
+    if (!TERMINAL.has(child.status))
+      throw new WaitSignal(new Date(clock.now() + RECHECK_MS), { kind: 'child', id: childId! });
+    if (child.status !== 'succeeded') {
+      throw new StepFailure(
+        'CHILD_FAILED',
+        `the child execution ${childId} ended ${child.status}: ${child.error?.message ?? 'no error recorded'}`,
+        step.id,
+      );
+    }
+    await host.save(step, key, 'succeeded', { input: rec.input, output: child.output });
+    return child.output;
+  }
+  const trigger = host.execution.trigger;
+  const depth = typeof trigger.depth === 'number' ? trigger.depth : 0;
+  if (depth >= MAX_CALL_DEPTH)
+    throw new StepFailure(
+      'CALL_DEPTH_EXCEEDED',
+      `workflows may nest at most ${MAX_CALL_DEPTH} deep`,
+      step.id,
+    );
+  const child = await findChild(host, String(await host.render(step.workflow, scope)), step.id);
+  const draft = trigger.revision === 'current';
+  const revisionId = draft ? child.current_revision_id : child.published_revision_id;
+  if (!revisionId) {
+    throw new StepFailure(
+      'CHILD_NOT_PUBLISHED',
+      `the workflow "${child.name}" is not published; a published workflow calls published children`,
+      step.id,
+    );
+  }
+  const definition = await host.deps.queue.definition(db, revisionId);
+  if (!['on_demand', 'nested'].includes(definition.trigger.type)) {
+    throw new StepFailure(
+      'CHILD_NOT_CALLABLE',
+      `the workflow "${child.name}" has a ${definition.trigger.type} trigger; only on_demand and nested workflows can be called`,
+      step.id,
+    );
+  }
+  const inputs = await host.render(step.inputs ?? {}, scope);
+  const sync = step.mode !== 'async';
+  const input = { workflow_id: child.id, revision_id: revisionId, mode: sync ? 'sync' : 'async', inputs };
+  const childRow = await db.transaction(async (tx) => {
+    let row;
+    try {
+      row = await host.deps.queue.enqueue(tx, {
+        workspaceId: host.execution.workspace_id,
+        workflowId: child.id,
+        revisionId,
+        trigger: {
+          type: 'workflow',
+          revision: draft ? 'current' : 'published',
+          parent_execution_id: host.execution.id,
+          parent_workflow_id: host.execution.workflow_id,
+          depth: depth + 1,
+        },
+        input: inputs,
+        parent: sync ? { executionId: host.execution.id, stepKey: key } : undefined,
+      });
+    } catch (error) {
+      const e = error as { code?: string; message?: string };
+      throw new StepFailure(e.code ?? 'CHILD_FAILED', e.message ?? String(error), step.id);
+    }
+    await host.save(
+      step,
+      key,
+      sync ? 'waiting' : 'succeeded',
+      { input, output: { execution_id: row.id } },
+      tx,
+    );
+    return row;
+  });
+  if (!sync) return { execution_id: childRow.id };
+  throw new WaitSignal(new Date(clock.now() + RECHECK_MS), { kind: 'child', id: childRow.id });
+}
