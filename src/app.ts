@@ -29,6 +29,7 @@ import { Database } from './store/database.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './store/embedded-postgres.js';
 import { migrate } from './store/migrate.js';
 import { deleteExpiredTokens } from './store/tokens.js';
+import { pruneTriggerEvents } from './store/webhooks.js';
 
 /** Every service, wired once; the three API surfaces and the CLI all call these. */
 export interface Services {
@@ -80,6 +81,7 @@ export function createServices(
     createHmac('sha256', masterKey).update('osprey approval links').digest(),
   );
   const queue = new RunQueue({ defaultRetentionDays: config.executionRetentionDays });
+  const executions = new ExecutionService({ db, clock, pageTokens, queue, audit });
   const webhooks = new WebhookService({
     db,
     clock,
@@ -121,7 +123,7 @@ export function createServices(
     users: new UserService({ db, audit, now }),
     secrets,
     variables,
-    executions: new ExecutionService({ db, clock, pageTokens, queue }),
+    executions,
     activityLogs: new ActivityLogService({ db, clock, pageTokens }),
     executor,
     workflows: new WorkflowService({ db, audit, pageTokens, webhooks }),
@@ -133,6 +135,8 @@ export function createServices(
       await keyring.load();
       await deleteExpiredTokens(db);
       await audit.prune(config.auditRetentionDays);
+      await executions.prune();
+      await pruneTriggerEvents(db, config.executionRetentionDays);
     },
   };
 }

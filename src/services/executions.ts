@@ -5,10 +5,16 @@ import { OspreyError, invalidArgument, notFound } from '../domain/errors.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import { pageSize } from '../domain/paging.js';
 import type { RunQueue } from '../engine/run-queue.js';
+import { AUDIT_ACTIONS } from '../domain/audit-actions.js';
+import { microsToIso, parseRfc3339 } from '../domain/log-window.js';
+import type { AuditService } from './audit.js';
 import type { Database } from '../store/database.js';
 import {
   cancelExecution,
+  copyCheckpoints,
   executionById,
+  pruneExecutions,
+  stepOutput,
   executionsPage,
   stepRunsOf,
   type ExecutionRow,
@@ -91,6 +97,7 @@ export interface ExecutionServiceDeps {
   clock: Clock;
   pageTokens: PageTokenCodec;
   queue: RunQueue;
+  audit: AuditService;
 }
 
 /** Starting, watching and cancelling runs. Workers (engine/worker.ts) do the running. */
@@ -157,11 +164,17 @@ export class ExecutionService {
     q: {
       workflow_id?: string | undefined;
       status?: string | undefined;
+      start_time?: string | undefined;
+      end_time?: string | undefined;
       page_size?: number | undefined;
       page_token?: string | undefined;
     },
   ): Promise<{ executions: ExecutionView[]; next_page_token?: string }> {
     authorize(principal, 'workflows.read');
+    const since = q.start_time ? microsToIso(parseRfc3339('start_time', q.start_time)) : undefined;
+    const until = q.end_time ? microsToIso(parseRfc3339('end_time', q.end_time)) : undefined;
+    if (since && until && since >= until)
+      throw invalidArgument('end_time', 'end_time must be after start_time', 'INVALID_TIME_RANGE');
     const size = pageSize(q.page_size, 100, 500);
     let after: { createdAt: string; id: string } | undefined;
     if (q.page_token) {
@@ -179,6 +192,8 @@ export class ExecutionService {
       workspaceId: principal.workspaceId,
       workflowId: q.workflow_id,
       status: q.status,
+      since,
+      until,
       after,
       limit: size + 1,
     });
@@ -200,12 +215,88 @@ export class ExecutionService {
 
   async cancel(principal: Principal, id: string): Promise<ExecutionView> {
     authorize(principal, 'workflows.run');
-    const row = await cancelExecution(this.deps.db, principal.workspaceId, id);
-    if (!row) {
-      const existing = await executionById(this.deps.db, principal.workspaceId, id);
-      if (!existing) throw notFound('EXECUTION_NOT_FOUND', 'execution', id);
-      throw new OspreyError('CONFLICT', 409, `the execution already ended (${existing.status})`);
+    return this.deps.db.transaction(async (tx) => {
+      const row = await cancelExecution(tx, principal.workspaceId, id);
+      if (!row) {
+        const existing = await executionById(tx, principal.workspaceId, id);
+        if (!existing) throw notFound('EXECUTION_NOT_FOUND', 'execution', id);
+        throw new OspreyError('CONFLICT', 409, `the execution already ended (${existing.status})`);
+      }
+      await this.deps.audit.record(tx, principal, {
+        action: AUDIT_ACTIONS.executionCancelled,
+        resourceId: row.id,
+        resourceName: row.workflow_id,
+        extraData: { workflow_id: row.workflow_id },
+      });
+      return toExecutionView(row);
+    });
+  }
+
+  /**
+   * Runs an ended execution again with the same input: from the start, or from the failed step
+   * (finished steps are copied and not run again), on the original revision or the current one.
+   */
+  async retry(
+    principal: Principal,
+    id: string,
+    request: { from?: 'start' | 'failed_step' | undefined; revision?: 'original' | 'current' | undefined },
+  ): Promise<ExecutionView> {
+    authorize(principal, 'workflows.run');
+    const from = request.from ?? 'start';
+    const which = request.revision ?? 'original';
+    return this.deps.db.transaction(async (tx) => {
+      const original = await executionById(tx, principal.workspaceId, id);
+      if (!original) throw notFound('EXECUTION_NOT_FOUND', 'execution', id);
+      if (!TERMINAL_STATUSES.has(original.status)) {
+        throw new OspreyError('CONFLICT', 409, `the execution is still ${original.status}; cancel it first`);
+      }
+      if (from === 'failed_step' && original.status === 'succeeded') {
+        throw invalidArgument('from', 'the execution succeeded; there is no failed step to retry from');
+      }
+      const workflow = await workflowById(tx, principal.workspaceId, original.workflow_id);
+      if (!workflow) throw notFound('WORKFLOW_NOT_FOUND', 'workflow', original.workflow_id);
+      const revisionId = which === 'original' ? original.revision_id : workflow.current_revision_id;
+      const row = await this.deps.queue.enqueue(tx, {
+        workspaceId: principal.workspaceId,
+        workflowId: original.workflow_id,
+        revisionId,
+        trigger: {
+          ...original.trigger,
+          retry_of: original.id,
+          retry_from: from,
+          ...(which === 'current' ? { revision: 'current' } : {}),
+          retried_by: principal.actor.email || principal.actor.name,
+        },
+        input: original.input,
+      });
+      if (from === 'failed_step') await copyCheckpoints(tx, original.id, row.id);
+      await this.deps.audit.record(tx, principal, {
+        action: AUDIT_ACTIONS.executionRetried,
+        resourceId: row.id,
+        resourceName: workflow.name,
+        extraData: { retry_of: original.id, from, revision: which, revision_id: revisionId },
+      });
+      return toExecutionView(row);
+    });
+  }
+
+  /** One step's full output (outputs over the size threshold are stored out of line). */
+  async stepOutput(principal: Principal, id: string, key: string): Promise<{ key: string; output: unknown }> {
+    authorize(principal, 'workflows.read');
+    const execution = await executionById(this.deps.db, principal.workspaceId, id);
+    if (!execution) throw notFound('EXECUTION_NOT_FOUND', 'execution', id);
+    const found = await stepOutput(this.deps.db, id, key);
+    if (!found) throw notFound('STEP_RUN_NOT_FOUND', 'step run', key);
+    return { key, output: found.output };
+  }
+
+  /** Deletes finished runs past their workflow's retention, in batches; answers how many went. */
+  async prune(batch = 5000): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await pruneExecutions(this.deps.db, batch);
+      total += n;
+      if (n < batch) return total;
     }
-    return toExecutionView(row);
   }
 }

@@ -211,6 +211,10 @@ export function executionsPage(
     workspaceId: string;
     workflowId?: string | undefined;
     status?: string | undefined;
+    /** Created at or after (RFC 3339). */
+    since?: string | undefined;
+    /** Created before (RFC 3339). */
+    until?: string | undefined;
     after?: { createdAt: string; id: string } | undefined;
     limit: number;
   },
@@ -219,6 +223,7 @@ export function executionsPage(
     `SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at_text FROM executions
       WHERE workspace_id = $1 AND ($2::uuid IS NULL OR workflow_id = $2) AND ($3::text IS NULL OR status = $3)
         AND ($4::timestamptz IS NULL OR (executions.created_at, id) < ($4::timestamptz, $5::uuid))
+        AND ($7::timestamptz IS NULL OR executions.created_at >= $7) AND ($8::timestamptz IS NULL OR executions.created_at < $8)
       ORDER BY executions.created_at DESC, id DESC LIMIT $6`,
     [
       q.workspaceId,
@@ -227,6 +232,8 @@ export function executionsPage(
       q.after?.createdAt ?? null,
       q.after?.id ?? null,
       q.limit,
+      q.since ?? null,
+      q.until ?? null,
     ],
   );
 }
@@ -303,4 +310,56 @@ export async function stepOutputsByIds(sql: Sql, ids: string[]): Promise<Map<str
 /** The current status, for a worker to notice a cancel between steps. */
 export async function executionStatus(sql: Sql, id: string): Promise<string | undefined> {
   return (await sql.one<{ status: string }>('SELECT status FROM executions WHERE id = $1', [id]))?.status;
+}
+
+/**
+ * Copies a run's finished steps into a new run (a retry from the failed step): succeeded steps and
+ * failures recorded with on_error continue, with their out-of-line outputs.
+ */
+export async function copyCheckpoints(sql: Sql, fromId: string, toId: string): Promise<number> {
+  return sql.exec(
+    `WITH m AS (SELECT id AS old, gen_random_uuid() AS new FROM step_outputs WHERE execution_id = $1),
+     outs AS (INSERT INTO step_outputs (id, execution_id, key, size_bytes, data)
+              SELECT m.new, $2, s.key, s.size_bytes, s.data FROM step_outputs s JOIN m ON m.old = s.id)
+     INSERT INTO step_runs (execution_id, key, step_id, kind, status, attempt, input, output, error, resume_at, started_at, finished_at)
+     SELECT $2, r.key, r.step_id, r.kind, r.status, r.attempt, r.input,
+            CASE WHEN r.output ? '${OUTPUT_REF}'
+                 THEN jsonb_set(r.output, '{${OUTPUT_REF}}', to_jsonb((SELECT m.new::text FROM m WHERE m.old::text = r.output->>'${OUTPUT_REF}')))
+                 ELSE r.output END,
+            r.error, r.resume_at, r.started_at, r.finished_at
+       FROM step_runs r
+      WHERE r.execution_id = $1
+        AND (r.status = 'succeeded' OR (r.status = 'failed' AND r.output IS NOT NULL AND r.output <> 'null'::jsonb))`,
+    [fromId, toId],
+  );
+}
+
+/** Deletes up to `limit` finished runs past their retention; answers how many went. */
+export function pruneExecutions(sql: Sql, limit: number): Promise<number> {
+  return sql.exec(
+    `DELETE FROM executions WHERE id IN (
+       SELECT id FROM executions
+        WHERE finished_at IS NOT NULL AND finished_at < now() - make_interval(days => retention_days)
+        LIMIT $1)`,
+    [limit],
+  );
+}
+
+/** A step's full output, reading an out-of-line output. */
+export async function stepOutput(
+  sql: Sql,
+  executionId: string,
+  key: string,
+): Promise<{ output: unknown } | undefined> {
+  const row = await sql.one<{ output: unknown }>(
+    'SELECT output FROM step_runs WHERE execution_id = $1 AND key = $2',
+    [executionId, key],
+  );
+  if (!row) return undefined;
+  const o = row.output as Record<string, unknown> | null;
+  if (o && typeof o === 'object' && OUTPUT_REF in o) {
+    const data = await stepOutputsByIds(sql, [String(o[OUTPUT_REF])]);
+    return { output: data.get(String(o[OUTPUT_REF])) ?? null };
+  }
+  return { output: row.output };
 }

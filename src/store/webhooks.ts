@@ -69,3 +69,8 @@ export async function insertTriggerEvent(
     ],
   );
 }
+
+/** Deletes trigger deliveries older than `days`. */
+export function pruneTriggerEvents(sql: Sql, days: number): Promise<number> {
+  return sql.exec(`DELETE FROM trigger_events WHERE created_at < now() - make_interval(days => $1)`, [days]);
+}

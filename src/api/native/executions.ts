@@ -60,6 +60,8 @@ export function executionRoutes(services: Services): FastifyPluginAsyncTypebox {
               workflow_id: Type.Optional(Type.String({ format: 'uuid' })),
               workflowId: Type.Optional(Type.String({ format: 'uuid', description: "the seed's spelling" })),
               status: Type.Optional(Type.Union(EXECUTION_STATUSES.map((s) => Type.Literal(s)))),
+              start_time: Type.Optional(Type.String({ description: 'created at or after (RFC 3339)' })),
+              end_time: Type.Optional(Type.String({ description: 'created before (RFC 3339)' })),
               page_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
               page_token: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
             },
@@ -80,6 +82,49 @@ export function executionRoutes(services: Services): FastifyPluginAsyncTypebox {
       async (request) => ({
         execution: await ex.get(principalOf(request), request.params.id),
       }),
+    );
+    app.get(
+      '/executions/:id/steps/:key/output',
+      {
+        schema: {
+          tags,
+          summary: "A step's full output (large outputs are stored out of line)",
+          params: Type.Object({
+            id: Type.String({ format: 'uuid' }),
+            key: Type.String({ minLength: 1, maxLength: 1000 }),
+          }),
+          response: ok(),
+        },
+      },
+      async (request) => ex.stepOutput(principalOf(request), request.params.id, request.params.key),
+    );
+    app.post(
+      '/executions/:id/retry',
+      {
+        schema: {
+          tags,
+          summary:
+            'Run an ended execution again: from the start or the failed step, on its revision or the current one',
+          params: IdParams,
+          body: Type.Optional(
+            Type.Object(
+              {
+                from: Type.Optional(Type.Union([Type.Literal('start'), Type.Literal('failed_step')])),
+                revision: Type.Optional(Type.Union([Type.Literal('original'), Type.Literal('current')])),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+          response: ok(201),
+        },
+        preValidation: async (request) => {
+          request.body ??= {};
+        },
+      },
+      async (request, reply) => {
+        const execution = await ex.retry(principalOf(request), request.params.id, request.body ?? {});
+        return reply.status(201).send({ execution_id: execution.id, execution });
+      },
     );
     app.post(
       '/executions/:id/cancel',
