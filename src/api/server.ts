@@ -27,6 +27,8 @@ export async function buildServer({ services, config, logger }: ServerOptions): 
   const app: FastifyInstance = Fastify({
     ...(logger === false ? { logger: false } : { loggerInstance: logger }),
     bodyLimit: config.bodyLimit,
+    // Webhook tokens and approval links are longer than Fastify's default of 100.
+    routerOptions: { maxParamLength: 2048 },
     trustProxy: config.trustProxy,
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];

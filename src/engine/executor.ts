@@ -295,7 +295,11 @@ class Run implements StepHost {
         ctx[step.id] = { error: err };
         return;
       }
-      throw new StepFailure(failure.code, `step "${step.id}" failed: ${failure.message}`, step.id);
+      // A failure from a nested step keeps naming that step; the enclosing steps record it too.
+      if (failure.recorded) throw failure;
+      const raised = new StepFailure(failure.code, `step "${step.id}" failed: ${failure.message}`, step.id);
+      raised.recorded = true;
+      throw raised;
     }
   }
 

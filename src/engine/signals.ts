@@ -42,6 +42,9 @@ export class StopSignal extends ControlSignal {
 
 /** A step failed; `code` is stable, the message is for people. */
 export class StepFailure extends Error {
+  /** Set once a step has recorded this failure; enclosing steps pass it on unchanged. */
+  recorded = false;
+
   constructor(
     readonly code: string,
     message: string,

@@ -18,13 +18,14 @@ function isXml(type: string): boolean {
 
 /** Form fields as an object; a repeated field becomes a list. */
 function formToObject(text: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  // No prototype, so fields named like Object's own members ("constructor", "__proto__") are plain fields.
+  const out = Object.create(null) as Record<string, unknown>;
   for (const [key, value] of new URLSearchParams(text)) {
-    const prev = out[key];
+    const prev = Object.hasOwn(out, key) ? out[key] : undefined;
     out[key] =
       prev === undefined ? value : Array.isArray(prev) ? [...(prev as string[]), value] : [prev, value];
   }
-  return out;
+  return { ...out };
 }
 
 /**

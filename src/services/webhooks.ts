@@ -61,7 +61,15 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(x, y);
 }
 
-/** Headers as `{Name: [values]}` (raw mode), with the required header's value hidden. */
+/** `content-type` → `Content-Type`: the canonical spelling Torq's raw events use. */
+function canonical(name: string): string {
+  return name
+    .split('-')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1).toLowerCase())
+    .join('-');
+}
+
+/** Headers as `{Name: [values]}` (raw mode), with the required header's, authorization and cookie values hidden. */
 function headerLists(
   headers: WebhookRequest['headers'],
   hidden: string | undefined,
@@ -70,11 +78,9 @@ function headerLists(
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    if (lower === hidden || lower === 'authorization' || lower === 'cookie') {
-      out[name] = ['[secret]'];
-      continue;
-    }
-    out[name] = Array.isArray(value) ? value : [value];
+    const secret = lower === hidden || lower === 'authorization' || lower === 'cookie';
+    const values = Array.isArray(value) ? value : [value];
+    out[canonical(name)] = secret ? values.map(() => '[secret]') : values;
   }
   return out;
 }
@@ -196,24 +202,21 @@ export class WebhookService {
       );
     }
     const target = token.length <= 200 ? await workflowByWebhookHash(this.deps.db, sha256(token)) : undefined;
-    if (!target || target.trigger_type !== 'webhook') {
-      throw new OspreyError('WEBHOOK_NOT_FOUND', 404, 'no workflow listens on this webhook URL');
-    }
+    if (!target) throw new OspreyError('WEBHOOK_NOT_FOUND', 404, 'no workflow listens on this webhook URL');
     this.#rateLimit(target.workflow_id);
     const revisionId = target.published_revision_id;
+    // The published revision decides: editing the draft changes nothing until it is published.
     const definition = revisionId ? await this.deps.queue.definition(this.deps.db, revisionId) : undefined;
+    if (definition && definition.trigger.type !== 'webhook') {
+      throw new OspreyError('WEBHOOK_NOT_FOUND', 404, 'no workflow listens on this webhook URL');
+    }
+    if (!definition && target.trigger_type !== 'webhook') {
+      throw new OspreyError('WEBHOOK_NOT_FOUND', 404, 'no workflow listens on this webhook URL');
+    }
     const trigger = definition?.trigger as
       { type: string; raw?: boolean; required_header?: { name: string; secret: string } } | undefined;
     const required = trigger?.required_header;
-    const hidden = required?.name.toLowerCase();
-    const raw = trigger?.raw === true;
-    const parsed =
-      method === 'GET'
-        ? { ...request.query }
-        : parseWebhookBody(request.body, request.headers['content-type'] as string | undefined, raw);
-    const event = raw
-      ? { body: parsed, headers: headerLists(request.headers, hidden), http_method: method }
-      : parsed;
+    // The header is checked before the body is read: a caller without it learns nothing else.
     if (required) {
       const sent = request.headers[required.name.toLowerCase()];
       const expected = await this.deps.revealSecret(target.workspace_id, required.secret);
@@ -229,6 +232,18 @@ export class WebhookService {
         );
       }
     }
+    const raw = trigger?.raw === true;
+    const parsed =
+      method === 'GET'
+        ? { ...request.query }
+        : parseWebhookBody(request.body, request.headers['content-type'] as string | undefined, raw);
+    const event = raw
+      ? {
+          body: parsed,
+          headers: headerLists(request.headers, required?.name.toLowerCase()),
+          http_method: method,
+        }
+      : parsed;
     if (!revisionId || !definition) {
       return this.#refuse(
         target,

@@ -2,19 +2,20 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import type { Services } from '../../app.js';
+import type { ErrorCode } from '../../domain/error-codes.js';
 import type { ExecutionView } from '../../services/executions.js';
 import type { WebhookResult } from '../../services/webhooks.js';
 import { IdParams, ok } from '../common-schemas.js';
 import { principalOf } from '../plugins/auth.js';
 
-const TokenParams = Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }) });
+const TokenParams = Type.Object({ token: Type.String({ minLength: 1 }) });
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
 /** An exit output shaped `{status_code, body, headers?}` sets the `/sync` response; anything else is the body. */
 function syncResponse(reply: FastifyReply, execution: ExecutionView): FastifyReply {
   if (execution.status !== 'succeeded') {
     return reply.status(500).send({
-      code: 'EXECUTION_FAILED',
+      code: 'EXECUTION_FAILED' satisfies ErrorCode,
       message: execution.error?.message ?? `the execution ended ${execution.status}`,
       details: [],
       execution_id: execution.id,
@@ -38,6 +39,8 @@ function syncResponse(reply: FastifyReply, execution: ExecutionView): FastifyRep
       }
     }
     const body = out.body;
+    if (typeof body !== 'string' && !reply.hasHeader('content-type'))
+      void reply.header('content-type', 'application/json; charset=utf-8');
     return reply
       .status(out.status_code as number)
       .send(typeof body === 'string' ? body : JSON.stringify(body ?? null));
