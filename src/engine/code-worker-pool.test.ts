@@ -241,6 +241,14 @@ describe('code worker pool', () => {
     assert.equal(error.code, 'CODE_ERROR');
     assert.equal(error.message, 'the code sandbox failed: no sandbox here');
     assert.equal(p.workers, 0);
+
+    const refused = newPool({
+      spawn: () => {
+        throw new Error('no threads');
+      },
+    });
+    const errors = await Promise.all([1, 2, 3].map(() => failure(refused.run('return 1', {}, LIMITS))));
+    for (const e of errors) assert.equal(e.message, 'the code sandbox failed: no threads');
   });
 
   it('closes: running and queued jobs fail, later ones too', async () => {

@@ -154,7 +154,12 @@ export class CodeWorkerPool {
       let slot = this.#slots.find((s) => !s.job && s.ready) ?? this.#slots.find((s) => !s.job);
       if (!slot) {
         if (this.#slots.length >= this.size) return;
-        slot = this.#start();
+        try {
+          slot = this.#start();
+        } catch (error) {
+          this.#settle(this.#queue.shift()!, crashed(error)); // e.g. the Worker refused its execArgv
+          continue;
+        }
       }
       const job = this.#queue.shift()!;
       slot.job = job;
@@ -186,7 +191,7 @@ export class CodeWorkerPool {
       this.#startTimeoutMs,
     ).unref();
     worker.on('message', (message: CodeWorkerMessage) => this.#receive(slot, message));
-    worker.on('error', (error) => void this.#kill(slot, crashed(error)));
+    worker.on('error', (error: unknown) => void this.#kill(slot, crashed(error)));
     worker.on('messageerror', (error) => void this.#kill(slot, crashed(error)));
     worker.on(
       'exit',
@@ -242,7 +247,8 @@ export class CodeWorkerPool {
     if (job.done) return;
     const slot = job.slot;
     if (!slot) {
-      this.#queue.splice(this.#queue.indexOf(job), 1);
+      const queued = this.#queue.indexOf(job);
+      if (queued >= 0) this.#queue.splice(queued, 1);
       this.#settle(job, notStarted());
     } else if (!job.posted) {
       // Its worker is still starting: it can take the next job instead.
@@ -275,7 +281,7 @@ export class CodeWorkerPool {
     );
     if (job) this.#settle(job, error);
     // A worker that had started is replaced at once; one that never started is not (no spawn loop).
-    if (slot.ready && !this.#closed && this.#slots.length < this.size) this.#start();
+    if (slot.ready && !this.#closed && this.#slots.length < this.size) attempt(() => this.#start());
     this.#pump();
     await terminated;
   }
@@ -299,8 +305,17 @@ function notStarted(): CodeError {
   return new CodeError('CODE_ABORTED', 'the code was stopped before it started');
 }
 
-function crashed(error: Error): CodeError {
-  return new CodeError('CODE_ERROR', `the code sandbox failed: ${error.message}`);
+function crashed(error: unknown): CodeError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new CodeError('CODE_ERROR', `the code sandbox failed: ${reason}`);
+}
+
+function attempt(fn: () => unknown): void {
+  try {
+    fn();
+  } catch {
+    // ignored: the next job that needs a worker starts one, and fails if it cannot
+  }
 }
 
 /** Rebuilds an error sent by a worker. */

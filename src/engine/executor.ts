@@ -183,6 +183,8 @@ class Run implements StepHost {
 
   /** Rendered inputs of steps in flight, so a failure records what the step was given. */
   readonly #inputs = new Map<string, unknown>();
+  /** The attempt a step in flight is on, so its record says how many were made. */
+  readonly #attempts = new Map<string, number>();
 
   async steps(
     steps: StepDefinition[],
@@ -245,7 +247,7 @@ class Run implements StepHost {
         step_id: step.id,
         kind: step.kind,
         status,
-        attempt: fields.attempt ?? 1,
+        attempt: fields.attempt ?? this.#attempts.get(key) ?? 1,
         input,
         output,
         error: fields.error ?? null,
@@ -288,6 +290,7 @@ class Run implements StepHost {
       const err = { code: failure.code, message: failure.message };
       await this.save(step, key, 'failed', {
         input: this.#inputs.get(key),
+        attempt: this.#attempts.get(key) ?? rec?.attempt ?? 1,
         output: step.on_error === 'continue' ? { error: err } : null,
         error: err,
       });
@@ -315,7 +318,7 @@ class Run implements StepHost {
     const r = this.deps.expressions;
     switch (step.kind) {
       case 'transform': {
-        const output = await this.#withRetry(step, () => r.render(step.value, scope));
+        const output = await this.#withRetry(step, key, () => r.render(step.value, scope));
         await this.save(step, key, 'succeeded', { output });
         return output;
       }
@@ -413,7 +416,7 @@ class Run implements StepHost {
       case 'action': {
         const input = await r.render(step.with ?? {}, scope);
         this.#inputs.set(key, input);
-        const output = await this.#withRetry(step, (signal) =>
+        const output = await this.#withRetry(step, key, (signal) =>
           this.deps.actions.run(step.action as string, input, {
             signal,
             workspaceId: this.execution.workspace_id,
@@ -431,7 +434,7 @@ class Run implements StepHost {
         this.#inputs.set(key, { inputs: input });
         const memoryMb = typeof step.memory_mb === 'number' ? step.memory_mb : DEFAULT_CODE_MEMORY_MB;
         const timeoutMs = durationMs(typeof step.timeout === 'string' ? step.timeout : DEFAULT_CODE_TIMEOUT);
-        const result = await this.#withRetry(step, (signal) =>
+        const result = await this.#withRetry(step, key, (signal) =>
           this.deps.code.run(step.source as string, input, { memoryMb, timeoutMs }, signal),
         );
         // The step's record keeps the console output beside the inputs; its output is the return value.
@@ -509,7 +512,11 @@ class Run implements StepHost {
     return output;
   }
 
-  async #withRetry<T>(step: StepDefinition, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async #withRetry<T>(
+    step: StepDefinition,
+    key: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const retry = (step.retry ?? {}) as {
       max_attempts?: number;
       initial_delay?: string;
@@ -520,6 +527,7 @@ class Run implements StepHost {
     let delay = retry.initial_delay ? durationMs(retry.initial_delay) : 1000;
     const maxDelay = retry.max_delay ? durationMs(retry.max_delay) : 60_000;
     for (let attempt = 1; ; attempt++) {
+      this.#attempts.set(key, attempt);
       try {
         return await this.#withTimeout(step, fn);
       } catch (error) {

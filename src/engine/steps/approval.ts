@@ -63,7 +63,10 @@ export async function approval(
   );
   const options = (step.options as string[] | undefined) ?? ['approve', 'reject'];
   const expiresAt = new Date(
-    clock.now() + durationMs((step.expires_in as string | undefined) ?? DEFAULT_EXPIRY),
+    clock.now() +
+      durationMs(
+        (step.expires_in as string | undefined) ?? (step.timeout as string | undefined) ?? DEFAULT_EXPIRY,
+      ),
   );
   const trigger = host.execution.trigger;
   const row = await upsertApproval(db, {

@@ -3,6 +3,8 @@ import type { StepDefinition } from '../../domain/workflow/validate.js';
 import type { StepRunRow } from '../../store/executions.js';
 import type { Scope } from '../expressions.js';
 import { StepFailure, WaitSignal } from '../signals.js';
+import { durationMs } from '../duration.js';
+import { cancelExecution } from '../../store/executions.js';
 import type { StepHost } from '../step-host.js';
 
 /** Nested runs deeper than this fail: a workflow calling itself forever must end. */
@@ -52,16 +54,36 @@ export async function callWorkflow(
       error: { code: string; message: string } | null;
     }>('SELECT status, output, error FROM executions WHERE id = $1', [childId]);
     if (!child) throw new StepFailure('CHILD_FAILED', 'the child execution no longer exists', step.id);
-    if (!TERMINAL.has(child.status))
-      throw new WaitSignal(new Date(clock.now() + RECHECK_MS), { kind: 'child', id: childId! });
+    // The step's timeout covers every attempt, from when the step first started a child.
+    const deadline =
+      typeof step.timeout === 'string' ? rec.started_at.getTime() + durationMs(step.timeout) : Infinity;
+    if (!TERMINAL.has(child.status)) {
+      if (clock.now() >= deadline) {
+        await cancelExecution(db, host.execution.workspace_id, childId!);
+        throw new StepFailure(
+          'STEP_TIMEOUT',
+          `the child execution ${childId} did not end within ${String(step.timeout)}; it was cancelled`,
+          step.id,
+        );
+      }
+      throw new WaitSignal(new Date(Math.min(deadline, clock.now() + RECHECK_MS)), {
+        kind: 'child',
+        id: childId!,
+      });
+    }
     if (child.status !== 'succeeded') {
+      const attempts = (step.retry as { max_attempts?: number } | undefined)?.max_attempts ?? 1;
+      const started = rec.input as ChildStart | null;
+      if (child.status === 'failed' && rec.attempt < attempts && started) {
+        return startChild(host, step, key, started, rec.attempt + 1);
+      }
       throw new StepFailure(
         'CHILD_FAILED',
         `the child execution ${childId} ended ${child.status}: ${child.error?.message ?? 'no error recorded'}`,
         step.id,
       );
     }
-    await host.save(step, key, 'succeeded', { input: rec.input, output: child.output });
+    await host.save(step, key, 'succeeded', { input: rec.input, output: child.output, attempt: rec.attempt });
     return child.output;
   }
   const trigger = host.execution.trigger;
@@ -91,23 +113,53 @@ export async function callWorkflow(
     );
   }
   const inputs = await host.render(step.inputs ?? {}, scope);
-  const sync = step.mode !== 'async';
-  const input = { workflow_id: child.id, revision_id: revisionId, mode: sync ? 'sync' : 'async', inputs };
+  const start: ChildStart = {
+    workflow_id: child.id,
+    revision_id: revisionId,
+    mode: step.mode === 'async' ? 'async' : 'sync',
+    revision: draft ? 'current' : 'published',
+    depth: depth + 1,
+    inputs,
+  };
+  return startChild(host, step, key, start, 1);
+}
+
+/** What a child run is started with, recorded as the step's input so a retry starts the same. */
+interface ChildStart {
+  workflow_id: string;
+  revision_id: string;
+  mode: 'sync' | 'async';
+  revision: 'current' | 'published';
+  depth: number;
+  inputs: unknown;
+}
+
+/** Queues the child and records the step (waiting, or done for async) in one transaction. */
+async function startChild(
+  host: StepHost,
+  step: StepDefinition,
+  key: string,
+  start: ChildStart,
+  attempt: number,
+): Promise<unknown> {
+  const { db, clock } = host.deps;
+  const sync = start.mode === 'sync';
   const childRow = await db.transaction(async (tx) => {
     let row;
     try {
       row = await host.deps.queue.enqueue(tx, {
         workspaceId: host.execution.workspace_id,
-        workflowId: child.id,
-        revisionId,
+        workflowId: start.workflow_id,
+        revisionId: start.revision_id,
         trigger: {
           type: 'workflow',
-          revision: draft ? 'current' : 'published',
+          revision: start.revision,
           parent_execution_id: host.execution.id,
           parent_workflow_id: host.execution.workflow_id,
-          depth: depth + 1,
+          depth: start.depth,
+          ...(attempt > 1 ? { attempt } : {}),
         },
-        input: inputs,
+        input: start.inputs,
         parent: sync ? { executionId: host.execution.id, stepKey: key } : undefined,
       });
     } catch (error) {
@@ -118,11 +170,15 @@ export async function callWorkflow(
       step,
       key,
       sync ? 'waiting' : 'succeeded',
-      { input, output: { execution_id: row.id } },
+      { input: start, output: { execution_id: row.id }, attempt },
       tx,
     );
     return row;
   });
   if (!sync) return { execution_id: childRow.id };
-  throw new WaitSignal(new Date(clock.now() + RECHECK_MS), { kind: 'child', id: childRow.id });
+  const limit = typeof step.timeout === 'string' ? durationMs(step.timeout) : RECHECK_MS;
+  throw new WaitSignal(new Date(clock.now() + Math.min(limit, RECHECK_MS)), {
+    kind: 'child',
+    id: childRow.id,
+  });
 }
