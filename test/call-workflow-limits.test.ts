@@ -51,7 +51,7 @@ describe('call_workflow: timeout and retry', () => {
     return finished((res.json() as { execution_id: string }).execution_id);
   }
   async function finished(id: string): Promise<Execution> {
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + 40_000;
     for (;;) {
       const e = (
         (await t.request({ method: 'GET', url: `/v1/executions/${id}` })).json() as { execution: Execution }
