@@ -108,7 +108,7 @@ export function createServices(
     resolveVariables: (workspaceId, names) => variables.valuesByName(workspaceId, names),
     actions: new BuiltInActions(new HttpClient({ guard: new SsrfGuard(config.httpAllowNetworks) })),
     queue,
-    code: new LazyCodeSandbox(),
+    code: new LazyCodeSandbox({ size: config.codeWorkers }),
     approvals: { signer: approvalLinks, publicUrl: config.publicUrl },
     inlineOutputBytes: config.stepOutputInlineBytes,
     maxExecutionBytes: config.executionMaxBytes,

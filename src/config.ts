@@ -34,6 +34,7 @@ const EnvSchema = Type.Object({
   OSPREY_STEP_OUTPUT_INLINE_BYTES: Type.Integer({ minimum: 1024, default: 65_536 }),
   OSPREY_EXECUTION_MAX_BYTES: Type.Integer({ minimum: 65_536, default: 67_108_864 }),
   OSPREY_SCHEDULER: Type.Boolean({ default: true }),
+  OSPREY_CODE_WORKERS: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
 });
 
 /** Osprey's configuration, parsed once from the environment at start-up. */
@@ -80,6 +81,8 @@ export interface Config {
   executionMaxBytes: number;
   /** Whether this process fires schedules (any number may; each tick fires once). */
   scheduler: boolean;
+  /** Worker threads that run code steps (each runs one at a time). */
+  codeWorkers: number;
 }
 
 export class ConfigError extends Error {
@@ -140,5 +143,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     stepOutputInlineBytes: e.OSPREY_STEP_OUTPUT_INLINE_BYTES,
     executionMaxBytes: e.OSPREY_EXECUTION_MAX_BYTES,
     scheduler: e.OSPREY_SCHEDULER,
+    codeWorkers: e.OSPREY_CODE_WORKERS,
   };
 }

@@ -13,8 +13,9 @@
  *   only bounds single allocations in the prebuilt WASM (it cannot measure block sizes), so the
  *   capped memory is what enforces the limit; it also means a broken run can poison nothing.
  * - Time: QuickJS's interrupt handler stops the code after `timeoutMs` or once `signal` has
- *   aborted. Synchronous code blocks the event loop, so an abort is seen between async jobs
- *   (the host yields there) and a busy loop runs until the deadline.
+ *   aborted. Run directly, synchronous code blocks its thread; the engine therefore runs this
+ *   sandbox in worker threads (code-worker-pool.ts), which also signal aborts through shared
+ *   memory and terminate a worker that overstays its deadline.
  * - Failures throw a `CodeError` (an `ActionError`) with the logs so far and one of the codes
  *   below. Deep recursion is `CODE_STACK_OVERFLOW`, whether QuickJS's 256 KiB stack limit or
  *   the host's own stack (native recursion such as JSON of a deeply nested object) ran out.

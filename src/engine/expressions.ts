@@ -7,6 +7,20 @@ export interface Scope {
   bindings: Record<string, unknown>;
 }
 
+/** Guardrails for every evaluation: an expression cannot hold the process (run on the main thread). */
+const LIMITS = { timeout: 2000, stack: 500, sequence: 1_000_000 };
+
+/** A failed evaluation, with a stable code and the expression named. */
+export class ExpressionError extends Error {
+  constructor(
+    readonly code: 'EXPRESSION_FAILED' | 'EXPRESSION_TIMEOUT',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ExpressionError';
+  }
+}
+
 const PLAIN_PATH = /^\$\.([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)$/;
 
 /**
@@ -28,10 +42,21 @@ export class ExpressionRuntime {
     }
     let compiled = this.#compiled.get(expression);
     if (!compiled) {
-      compiled = jsonata(expression);
+      compiled = jsonata(expression, LIMITS);
+      if (this.#compiled.size >= 10_000) this.#compiled.clear();
       this.#compiled.set(expression, compiled);
     }
-    return (await compiled.evaluate(scope.context, scope.bindings)) as unknown;
+    try {
+      return (await compiled.evaluate(scope.context, scope.bindings)) as unknown;
+    } catch (error) {
+      const e = error as { code?: unknown; message?: unknown };
+      const detail = typeof e.message === 'string' ? e.message : String(error);
+      const jsonataCode = typeof e.code === 'string' ? ` (JSONata ${e.code})` : '';
+      throw new ExpressionError(
+        e.code === 'D1012' ? 'EXPRESSION_TIMEOUT' : 'EXPRESSION_FAILED',
+        `{{ ${expression.length > 200 ? `${expression.slice(0, 200)}…` : expression} }}: ${detail}${jsonataCode}`,
+      );
+    }
   }
 
   /** Renders a value: a whole-value template keeps its JSON type, an embedded one becomes text. */
