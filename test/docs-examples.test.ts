@@ -157,7 +157,8 @@ function matches(actual: unknown, expected: unknown, vars: Record<string, string
       kind === 'any'
         ? actual !== undefined
         : kind === 'uuid'
-          ? typeof actual === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(actual)
+          ? typeof actual === 'string' &&
+            /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(actual)
           : kind === 'time'
             ? typeof actual === 'string' &&
               /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(actual) &&
@@ -199,7 +200,11 @@ function matches(actual: unknown, expected: unknown, vars: Record<string, string
 describe('workflow documentation examples', () => {
   it('every example says how the test checks it', () => {
     assert.ok(EXAMPLES.length > 0);
-    for (const file of FILES) assert.ok(EXAMPLES.some((e) => e.file === file), `${file} has examples`);
+    for (const file of FILES)
+      assert.ok(
+        EXAMPLES.some((e) => e.file === file),
+        `${file} has examples`,
+      );
     for (const ex of EXAMPLES) {
       const d = ex.directives;
       const modes = (['run', 'refused', 'validate-only'] as const).filter((k) => k in d);
@@ -213,7 +218,8 @@ describe('workflow documentation examples', () => {
         for (const k of ['expect', 'answer', 'secrets', 'vars'] as const)
           assert.ok(!(k in d), `${where(ex)}: "# ${k}" only goes with "# run:"`);
       if ('validate-only' in d) assert.ok(d['validate-only'], `${where(ex)}: say why it does not run`);
-      if ('refused' in d) assert.ok(ex.answerBlock, `${where(ex)}: a refused example is followed by its answer`);
+      if ('refused' in d)
+        assert.ok(ex.answerBlock, `${where(ex)}: a refused example is followed by its answer`);
       const run = json<RunDirective>(ex, 'run');
       if (run?.webhook || run?.tick)
         assert.ok(d.publish === '', `${where(ex)}: webhooks and schedules run the published revision`);
@@ -268,7 +274,8 @@ describe('workflow documentation examples', () => {
       } catch {
         // not JSON: keep the text
       }
-      if (host === 'chat.example.test' && req.method === 'POST') return send(200, { ok: true, received: body });
+      if (host === 'chat.example.test' && req.method === 'POST')
+        return send(200, { ok: true, received: body });
       if (host !== 'intel.example.test') return send(404, { error: 'no such host' });
       let m: RegExpExecArray | null;
       if ((m = /^\/ip\/([^/]+)$/.exec(path))) {
@@ -338,7 +345,12 @@ describe('workflow documentation examples', () => {
         leaseMs: 5000,
         pollMs: 50,
       });
-      scheduler = new Scheduler({ db: t.db, queue: t.services.queue, clock: { now: () => Date.now() }, logger });
+      scheduler = new Scheduler({
+        db: t.db,
+        queue: t.services.queue,
+        clock: { now: () => Date.now() },
+        logger,
+      });
       await worker.start();
     });
     after(async () => {
@@ -434,10 +446,9 @@ describe('workflow documentation examples', () => {
       if (run.tick) {
         // The first tick only computes the next one; move it into the past and tick again.
         await scheduler.tick();
-        await t.db.exec(
-          `UPDATE workflows SET schedule_next_at = now() - interval '1 second' WHERE id = $1`,
-          [workflowId],
-        );
+        await t.db.exec(`UPDATE workflows SET schedule_next_at = now() - interval '1 second' WHERE id = $1`, [
+          workflowId,
+        ]);
         assert.equal(await scheduler.tick(), 1, `${where(ex)}: the schedule fired once`);
         const rows = await t.db.rows<{ id: string }>('SELECT id FROM executions WHERE workflow_id = $1', [
           workflowId,
@@ -486,7 +497,6 @@ describe('workflow documentation examples', () => {
         const ans = json<Answer>(ex, 'answer');
         if (ans) await answer(executionId, ans);
         const x = fromLocal(await settled(executionId));
-        if (process.env.DOCS_TIMING) console.log(ex.name, JSON.stringify({ created: (x as any).created_at, started: (x as any).started_at, finished: (x as any).finished_at, steps: x.steps.map((s) => [s.key, s.started_at, s.finished_at]) }));
         const vars = {
           'execution.id': x.id,
           'execution.workflow_id': x.workflow_id,

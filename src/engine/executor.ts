@@ -1,3 +1,4 @@
+import { OspreyError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { StepDefinition, WorkflowDefinition } from '../domain/workflow/validate.js';
 import type { Sql } from '../store/database.js';
@@ -53,13 +54,19 @@ export type RunOutcome =
 /** Checks between steps whether the run may go on (lease held, not cancelled). */
 export type Guard = () => Promise<void>;
 
+/**
+ * The secret or variable names a definition mentions as `$<binding>.<name>`: every dotted prefix
+ * (`$vars.limits.min` → `limits`, `limits.min`), so a value holding an object can be read by its
+ * fields and a name containing dots still resolves.
+ */
 function namesReferenced(definition: unknown, binding: string): string[] {
   const text = JSON.stringify(definition);
-  return [
-    ...new Set(
-      [...text.matchAll(new RegExp(`\\$${binding}\\.([A-Za-z_][A-Za-z0-9_.-]*)`, 'g'))].map((m) => m[1]!),
-    ),
-  ];
+  const names = new Set<string>();
+  for (const m of text.matchAll(new RegExp(`\\$${binding}\\.([A-Za-z_][A-Za-z0-9_.-]*)`, 'g'))) {
+    const parts = m[1]!.split('.').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) names.add(parts.slice(0, i).join('.'));
+  }
+  return [...names];
 }
 
 /**
@@ -281,14 +288,24 @@ class Run implements StepHost {
     } catch (error) {
       if (isSignal(error)) throw error;
       const code = (error as { code?: unknown }).code;
+      // Database and other infrastructure errors are not the step's: no SQL codes or messages leak.
+      const internal =
+        (error as { routine?: unknown }).routine !== undefined ||
+        (error instanceof OspreyError && error.status >= 500);
       const failure =
         error instanceof StepFailure
           ? error
-          : new StepFailure(
-              typeof code === 'string' ? code : 'STEP_FAILED',
-              (error as Error).message ?? String(error),
-              step.id,
-            );
+          : internal
+            ? new StepFailure(
+                'INTERNAL',
+                'the step failed unexpectedly; the server log has the details',
+                step.id,
+              )
+            : new StepFailure(
+                typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code) ? code : 'STEP_FAILED',
+                (error as Error).message ?? String(error),
+                step.id,
+              );
       const err = { code: failure.code, message: failure.message };
       await this.save(step, key, 'failed', {
         input: this.#inputs.get(key),
@@ -436,9 +453,16 @@ class Run implements StepHost {
         this.#inputs.set(key, { inputs: input });
         const memoryMb = typeof step.memory_mb === 'number' ? step.memory_mb : DEFAULT_CODE_MEMORY_MB;
         const timeoutMs = durationMs(typeof step.timeout === 'string' ? step.timeout : DEFAULT_CODE_TIMEOUT);
-        const result = await this.#withRetry(step, key, (signal) =>
-          this.deps.code.run(step.source as string, input, { memoryMb, timeoutMs }, signal),
-        );
+        const result = await this.#withRetry(step, key, async (signal) => {
+          try {
+            return await this.deps.code.run(step.source as string, input, { memoryMb, timeoutMs }, signal);
+          } catch (error) {
+            // A failed run keeps what the code printed before it failed.
+            const logs = (error as { logs?: unknown }).logs;
+            if (Array.isArray(logs)) this.#inputs.set(key, { inputs: input, console: logs });
+            throw error;
+          }
+        });
         // The step's record keeps the console output beside the inputs; its output is the return value.
         await this.save(step, key, 'succeeded', {
           input: { inputs: input, console: result.logs },

@@ -33,12 +33,18 @@ export class ExpressionRuntime {
   async evaluate(expression: string, scope: Scope): Promise<unknown> {
     const plain = PLAIN_PATH.exec(expression);
     if (plain) {
+      // Through plain objects only: a path through a list maps over it in JSONata, so those go there.
       let value: unknown = scope.context[plain[1]!];
+      let simple = true;
       for (const key of (plain[2] ?? '').split('.').filter(Boolean)) {
+        if (Array.isArray(value)) {
+          simple = false;
+          break;
+        }
         value =
           value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
       }
-      return value;
+      if (simple) return value;
     }
     let compiled = this.#compiled.get(expression);
     if (!compiled) {

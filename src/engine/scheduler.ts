@@ -42,7 +42,10 @@ export class Scheduler {
       this.#running = this.tick()
         .catch((error: unknown) => this.#o.logger.warn({ err: error }, 'scheduler tick failed'))
         .finally(() => {
-          if (!this.#stopped) this.#timer = setTimeout(loop, this.#o.pollMs);
+          // Polls just after each period boundary, where cron ticks fall, so a per-second cron
+          // never sees two ticks merge into one poll.
+          const { pollMs, clock } = this.#o;
+          if (!this.#stopped) this.#timer = setTimeout(loop, pollMs - (clock.now() % pollMs) + 5);
         });
     };
     loop();

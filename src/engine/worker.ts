@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { randomToken } from '../domain/ids.js';
 import type { Database } from '../store/database.js';
 import {
+  CANCEL_PREFIX,
   EXECUTIONS_CHANNEL,
   claimExecution,
   executionStatus,
@@ -15,6 +16,9 @@ import {
 } from '../store/executions.js';
 import type { Executor } from './executor.js';
 import { StopSignal } from './signals.js';
+
+/** How often a running execution's status is read to notice a cancel nobody announced. */
+const CANCEL_POLL_MS = 1000;
 
 export interface WorkerOptions {
   db: Database;
@@ -51,6 +55,9 @@ export class Worker {
     this.#o = { concurrency: 4, leaseMs: 30_000, pollMs: 1000, maxResumes: 5, fairShare: 0.5, ...options };
   }
 
+  /** Runs cancelled (heard through NOTIFY) while this worker may be running them. */
+  readonly #cancelled = new Set<string>();
+
   /** Runs in progress here, per workflow, for the fair share. */
   readonly #busy = new Map<string, number>();
 
@@ -62,7 +69,11 @@ export class Worker {
   async start(): Promise<void> {
     this.#stopped = false;
     this.#listener = await this.#o.db.pool.connect();
-    this.#listener.on('notification', () => this.#wakeAll());
+    this.#listener.on('notification', (message) => {
+      const payload = message.payload ?? '';
+      if (payload.startsWith(CANCEL_PREFIX)) this.#cancelled.add(payload.slice(CANCEL_PREFIX.length));
+      else this.#wakeAll();
+    });
     // The database going away (shutdown, failover) must not crash the process; polling goes on.
     this.#listener.on('error', (error) =>
       this.#o.logger.warn({ err: error }, 'execution notifications lost'),
@@ -117,16 +128,28 @@ export class Worker {
     return n;
   }
 
+  /** Claims in flight, one at a time, so each sees the runs the previous one took (fair share). */
+  #claiming: Promise<unknown> = Promise.resolve();
+
+  #claim(): Promise<ExecutionRow | undefined> {
+    const next = this.#claiming.then(async () => {
+      const { db, leaseMs } = this.#o;
+      const over = this.#overShare();
+      // Other workflows first; a workflow over its share still gets a slot nothing else wants.
+      let execution = await claimExecution(db, this.owner, leaseMs, over);
+      if (!execution && over.length) execution = await claimExecution(db, this.owner, leaseMs);
+      if (execution) this.#busy.set(execution.workflow_id, (this.#busy.get(execution.workflow_id) ?? 0) + 1);
+      return execution;
+    });
+    this.#claiming = next.catch(() => undefined);
+    return next;
+  }
+
   /** Claims and runs one execution; false when there was nothing to claim. */
   async runOne(): Promise<boolean> {
-    const { db, leaseMs } = this.#o;
-    const over = this.#overShare();
-    // Other workflows first; a workflow over its share still gets a slot nothing else wants.
-    let execution = await claimExecution(db, this.owner, leaseMs, over);
-    if (!execution && over.length) execution = await claimExecution(db, this.owner, leaseMs);
+    const execution = await this.#claim();
     if (!execution) return false;
     const wf = execution.workflow_id;
-    this.#busy.set(wf, (this.#busy.get(wf) ?? 0) + 1);
     try {
       await this.#run(execution);
     } finally {
@@ -162,8 +185,14 @@ export class Worker {
     try {
       const definition = await this.#o.executor.definition(execution.revision_id);
       const recorded = await stepRunsOf(db, execution.id);
+      // Between steps: a lost lease stops at once; a cancel is heard through NOTIFY, and the
+      // status is read at most once a second as well (for workers that do not listen).
+      let checkedAt = Date.now();
       const guard = async (): Promise<void> => {
         if (lost) throw new StopSignal('lease-lost');
+        const heard = this.#cancelled.has(execution.id);
+        if (!heard && Date.now() - checkedAt < CANCEL_POLL_MS) return;
+        checkedAt = Date.now();
         if ((await executionStatus(db, execution.id)) === 'cancelled') throw new StopSignal('cancelled');
       };
       const outcome = await this.#o.executor.run(execution, definition, recorded, guard);
@@ -183,6 +212,7 @@ export class Worker {
       }).catch(() => undefined);
     } finally {
       clearInterval(heartbeat);
+      this.#cancelled.delete(execution.id);
     }
   }
 }

@@ -28,6 +28,13 @@ export interface Answer {
   comment?: string | undefined;
 }
 
+/** A question whose run has ended (cancelled, failed elsewhere) can no longer be answered. */
+function runEnded(a: ApprovalRow): boolean {
+  return (
+    a.execution_status !== undefined && ['succeeded', 'failed', 'cancelled'].includes(a.execution_status)
+  );
+}
+
 function toView(a: ApprovalRow, now: number): ApprovalView {
   return {
     id: a.id,
@@ -37,7 +44,7 @@ function toView(a: ApprovalRow, now: number): ApprovalView {
     options: a.options,
     approvers: a.approvers,
     expires_at: a.expires_at.toISOString(),
-    status: a.decided_at ? 'decided' : a.expires_at.getTime() <= now ? 'expired' : 'pending',
+    status: a.decided_at ? 'decided' : a.expires_at.getTime() <= now || runEnded(a) ? 'expired' : 'pending',
     outcome: a.outcome,
     decided_by: a.decided_by,
     decided_at: a.decided_at ? a.decided_at.toISOString() : null,
@@ -137,6 +144,13 @@ export class ApprovalService {
     }
     if (row.expires_at.getTime() <= this.deps.clock.now()) {
       throw new OspreyError('APPROVAL_EXPIRED', 410, 'this approval has expired');
+    }
+    if (runEnded(row)) {
+      throw new OspreyError(
+        'APPROVAL_EXPIRED',
+        410,
+        `the run this approval belongs to has ended (${row.execution_status})`,
+      );
     }
     const who = approver?.toLowerCase() ?? null;
     if (row.approvers.length && (!who || !row.approvers.includes(who))) {

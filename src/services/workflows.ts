@@ -6,7 +6,7 @@ import { newId } from '../domain/ids.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import { pageSize } from '../domain/paging.js';
 import { decodeImportedSource, setTopLevelFields } from '../domain/workflow/source-edit.js';
-import type { SourceProblem } from '../domain/workflow/source.js';
+import { formatPath, type SourceProblem } from '../domain/workflow/source.js';
 import { validateDefinition, walkSteps, type WorkflowDefinition } from '../domain/workflow/validate.js';
 import type { Database, Sql } from '../store/database.js';
 import {
@@ -382,17 +382,18 @@ export class WorkflowService {
     for (const { step, path } of walkSteps(definition.steps)) {
       if (step.kind !== 'call_workflow' || typeof step.workflow !== 'string' || step.workflow.includes('{{'))
         continue;
-      const children = await tx.rows<{ published_revision_id: string | null }>(
-        `SELECT published_revision_id FROM workflows WHERE workspace_id = $1
-            AND (name = $2 OR id::text = $2)`,
+      const found = await tx.rows<{ id: string; published_revision_id: string | null }>(
+        `SELECT id, published_revision_id FROM workflows WHERE workspace_id = $1
+            AND (name = $2 OR id::text = lower($2))`,
         [workspaceId, step.workflow],
       );
-      const field = `yaml:${path.join('.')}.workflow`;
-      if (children.length === 0)
+      const field = `yaml:${formatPath([...path, 'workflow'])}`;
+      if (found.length === 0)
         problems.push({ field, message: `no workflow "${step.workflow}" in this workspace` });
-      else if (children.length > 1)
+      else if (found.length > 1)
         problems.push({ field, message: `several workflows are named "${step.workflow}"; call it by id` });
-      else if (!children[0]!.published_revision_id)
+      // A workflow that calls itself is published by this very publish.
+      else if (found[0]!.id !== revision.workflow_id && !found[0]!.published_revision_id)
         problems.push({ field, message: `the workflow "${step.workflow}" must be published first` });
     }
     if (problems.length) {

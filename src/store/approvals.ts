@@ -18,6 +18,8 @@ export interface ApprovalRow {
   outcome: string | null;
   decided_by: string | null;
   comment: string | null;
+  /** The status of the run the question belongs to (read with the approval). */
+  execution_status?: string;
 }
 
 /** Records the question once; a replay after a crash finds the row already there and reuses it. */
@@ -71,8 +73,12 @@ export function approvalByStep(
   ]);
 }
 
-export function approvalById(sql: Sql, id: string, lock = false): Promise<ApprovalRow | undefined> {
-  return sql.one<ApprovalRow>(`SELECT * FROM approvals WHERE id = $1 ${lock ? 'FOR UPDATE' : ''}`, [id]);
+export function approvalById(sql: Sql, id: string): Promise<ApprovalRow | undefined> {
+  return sql.one<ApprovalRow>(
+    `SELECT a.*, e.status AS execution_status FROM approvals a JOIN executions e ON e.id = a.execution_id
+      WHERE a.id = $1`,
+    [id],
+  );
 }
 
 /** Records the answer if none was given yet (single use) and wakes the waiting run. */

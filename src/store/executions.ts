@@ -51,6 +51,8 @@ export interface StepRunRow {
 }
 
 export const EXECUTIONS_CHANNEL = 'osprey_executions';
+/** A notification on EXECUTIONS_CHANNEL whose payload is this prefix and an id: that run was cancelled. */
+export const CANCEL_PREFIX = 'cancel:';
 
 export type NewExecution = Pick<
   ExecutionRow,
@@ -129,13 +131,15 @@ export async function finishExecution(
   output: unknown,
   error: ExecutionRow['error'],
 ): Promise<boolean> {
-  const r = await sql.one<{ done: number; woke: number }>(
+  const r = await sql.one<{ done: number; woke: number; capped: number }>(
     `WITH done AS (
        UPDATE executions SET status = $3, output = $4, error = $5, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
-        WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING parent_execution_id)${WAKE_PARENT}`,
+        WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING parent_execution_id, concurrency_cap)${WAKE_PARENT},
+        (SELECT count(*) FROM done WHERE concurrency_cap IS NOT NULL)::int AS capped`,
     [id, owner, status, JSON.stringify(output ?? null), error ? JSON.stringify(error) : null],
   );
-  if (r!.woke > 0) await sql.exec(`SELECT pg_notify($1, 'parent')`, [EXECUTIONS_CHANNEL]);
+  // A parent to resume, or a slot under a concurrency cap freed: wake idle workers now.
+  if (r!.woke > 0 || r!.capped > 0) await sql.exec(`SELECT pg_notify($1, 'slot')`, [EXECUTIONS_CHANNEL]);
   return r!.done === 1;
 }
 
@@ -194,6 +198,14 @@ export async function cancelExecution(
      SELECT * FROM done WHERE id = $2`,
     [workspaceId, id],
   );
+  if (row) {
+    // Tells the worker running it (and its children) to stop at the next step.
+    await sql.exec(
+      `SELECT pg_notify($1, $2 || e.id::text) FROM executions e
+        WHERE e.id = $3 OR (e.parent_execution_id = $3 AND e.status = 'cancelled')`,
+      [EXECUTIONS_CHANNEL, CANCEL_PREFIX, id],
+    );
+  }
   if (row?.parent_execution_id) await sql.exec(`SELECT pg_notify($1, 'parent')`, [EXECUTIONS_CHANNEL]);
   return row;
 }

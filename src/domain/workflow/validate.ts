@@ -154,6 +154,16 @@ function semanticProblems(source: DefinitionSource, def: WorkflowDefinition): So
     else ids.set(step.id, path);
   }
   for (const { step, path, inLoop } of visits) {
+    if (step.kind === 'approval' && typeof step.default_outcome === 'string') {
+      const options = Array.isArray(step.options) ? (step.options as unknown[]) : ['approve', 'reject'];
+      if (!options.includes(step.default_outcome))
+        problems.push(
+          source.problem(
+            [...path, 'default_outcome'],
+            `default_outcome "${step.default_outcome}" is not one of the options (${options.join(', ')})`,
+          ),
+        );
+    }
     if (step.kind === 'break' && !inLoop)
       problems.push(source.problem([...path, 'kind'], 'break is only allowed inside a loop'));
     if (step.kind === 'action' && typeof step.action === 'string' && !BUILT_IN_ACTIONS.has(step.action)) {

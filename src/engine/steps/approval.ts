@@ -97,7 +97,10 @@ export async function approval(
   };
   if (Array.isArray(step.notify) && step.notify.length) {
     // The links are credentials: masked like secrets in whatever the notify steps record.
-    for (const link of links) host.conceal(link.url);
+    for (const link of links) {
+      host.conceal(link.url);
+      host.conceal(link.url.slice(base.length));
+    }
     await host.steps(step.notify as StepDefinition[], { ...ctx }, `${key}.notify.`, {
       ...bindings,
       approval: { ...input, links, url: links[0]!.url },

@@ -23,7 +23,7 @@ interface ChildTarget {
 async function findChild(host: StepHost, ref: string, stepId: string): Promise<ChildTarget> {
   const rows = await host.deps.db.rows<ChildTarget>(
     `SELECT id, name, published_revision_id, current_revision_id FROM workflows
-      WHERE workspace_id = $1 AND (${isUuid(ref) ? 'id = $2::uuid OR ' : ''}name = $2) LIMIT 2`,
+      WHERE workspace_id = $1 AND (${isUuid(ref) ? 'id::text = lower($2) OR ' : ''}name = $2) LIMIT 2`,
     [host.execution.workspace_id, ref],
   );
   if (rows.length === 0)
@@ -157,6 +157,8 @@ async function startChild(
           parent_execution_id: host.execution.id,
           parent_workflow_id: host.execution.workflow_id,
           depth: start.depth,
+          // The person who started the top-level run, so a child's approval knows its requester.
+          ...(typeof host.execution.trigger.by === 'string' ? { by: host.execution.trigger.by } : {}),
           ...(attempt > 1 ? { attempt } : {}),
         },
         input: start.inputs,

@@ -9,7 +9,8 @@ ALTER TABLE workflows
   -- Schedule trigger: the next tick to fire. A scheduler fires it and moves it on in one
   -- transaction under a row lock, so each tick fires once however many schedulers run.
   ADD COLUMN schedule_next_at        timestamptz;
-CREATE INDEX workflows_schedule_due_idx ON workflows (schedule_next_at) WHERE trigger_type = 'schedule';
+CREATE INDEX workflows_schedule_due_idx ON workflows (schedule_next_at NULLS FIRST)
+  WHERE enabled AND published_revision_id IS NOT NULL;
 
 ALTER TABLE executions
   ADD COLUMN parent_execution_id uuid REFERENCES executions (id) ON DELETE SET NULL,
@@ -82,7 +83,7 @@ DECLARE
   skip uuid[] := coalesce(p_excluded, '{}');
   live integer;
 BEGIN
-  FOR i IN 1..20 LOOP
+  FOR i IN 1..50 LOOP
     SELECT id, workflow_id, concurrency_cap INTO c FROM executions
      WHERE status IN ('queued', 'waiting', 'running') AND run_after <= now()
        AND (status <> 'running' OR lease_expires_at < now())
