@@ -387,6 +387,22 @@ steps:
       assert.deepEqual(second.output, { id: 'A-18', severity: 'low', count: 0 });
     });
 
+    it("Torq's per-workflow URL shapes work with the token's own workflow id, and 404 with another", async () => {
+      const id = await h.create(ECHO);
+      const other = await h.create(ECHO);
+      const hook = await h.hook(id);
+      const asyncRes = await h.deliver(`${hook.path}/workflows/${id}`, { payload: { torq: 'async' } });
+      assert.equal(asyncRes.statusCode, 200, asyncRes.body);
+      const run = await h.settled((asyncRes.json() as { execution_id: string }).execution_id);
+      assert.equal(run.workflow_id, id);
+      assert.deepEqual(run.input, { torq: 'async' });
+      const syncRes = await h.deliver(`${hook.path}/workflows/${id}/sync`, { payload: { torq: 'sync' } });
+      assert.equal(syncRes.statusCode, 200, syncRes.body);
+      const wrong = await h.deliver(`${hook.path}/workflows/${other}`, { payload: { torq: 'x' } });
+      assert.equal(wrong.statusCode, 404, wrong.body);
+      assert.equal((wrong.json() as { code: string }).code, 'WEBHOOK_NOT_FOUND');
+    });
+
     it('/sync answers with the exit output as the JSON body and the execution id in a header', async () => {
       const id = await h.create(`name: Verdict
 trigger: { type: webhook }

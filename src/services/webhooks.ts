@@ -189,7 +189,12 @@ export class WebhookService {
   }
 
   /** Handles one delivery to `/v1/webhooks/{token}` (or `…/sync`). */
-  async receive(token: string, request: WebhookRequest, sync: boolean): Promise<WebhookResult> {
+  async receive(
+    token: string,
+    request: WebhookRequest,
+    sync: boolean,
+    workflowId?: string,
+  ): Promise<WebhookResult> {
     const method = request.method.toUpperCase();
     if (!ACCEPTED_METHODS.includes(method)) {
       throw new OspreyError(
@@ -202,7 +207,9 @@ export class WebhookService {
       );
     }
     const target = token.length <= 200 ? await workflowByWebhookHash(this.deps.db, sha256(token)) : undefined;
-    if (!target) throw new OspreyError('WEBHOOK_NOT_FOUND', 404, 'no workflow listens on this webhook URL');
+    if (!target || (workflowId !== undefined && workflowId.toLowerCase() !== target.workflow_id)) {
+      throw new OspreyError('WEBHOOK_NOT_FOUND', 404, 'no workflow listens on this webhook URL');
+    }
     this.#rateLimit(target.workflow_id);
     const revisionId = target.published_revision_id;
     // The published revision decides: editing the draft changes nothing until it is published.

@@ -76,7 +76,7 @@ export function webhookRoutes(services: Services): FastifyPluginAsyncTypebox {
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
     const handle = (sync: boolean) => async (request: FastifyRequest, reply: FastifyReply) => {
       if (request.method === 'OPTIONS') return reply.status(204).header('allow', 'GET, POST, OPTIONS').send();
-      const { token } = request.params as { token: string };
+      const { token, workflowId } = request.params as { token: string; workflowId?: string };
       const result = await services.webhooks.receive(
         token,
         {
@@ -87,6 +87,7 @@ export function webhookRoutes(services: Services): FastifyPluginAsyncTypebox {
           sourceIp: request.ip,
         },
         sync,
+        workflowId,
       );
       return answer(reply, result);
     };
@@ -105,6 +106,23 @@ export function webhookRoutes(services: Services): FastifyPluginAsyncTypebox {
       url: '/webhooks/:token/sync',
       config,
       schema: { ...schema, summary: 'Trigger a workflow and answer with its exit output' },
+      handler: handle(true),
+    });
+    // Torq's per-workflow URL shapes (…/webhooks/{id}/workflows/{workflow_id}[/sync]); the
+    // workflow id must be the token's own workflow.
+    const TorqParams = Type.Object({ token: Type.String({ minLength: 1 }), workflowId: Type.String() });
+    app.route({
+      method: [...METHODS],
+      url: '/webhooks/:token/workflows/:workflowId',
+      config,
+      schema: { ...schema, params: TorqParams, summary: "Torq's asynchronous URL shape" },
+      handler: handle(false),
+    });
+    app.route({
+      method: [...METHODS],
+      url: '/webhooks/:token/workflows/:workflowId/sync',
+      config,
+      schema: { ...schema, params: TorqParams, summary: "Torq's synchronous URL shape" },
       handler: handle(true),
     });
   };
