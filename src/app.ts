@@ -30,6 +30,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './store/embe
 import { migrate } from './store/migrate.js';
 import { deleteExpiredTokens } from './store/tokens.js';
 import { pruneTriggerEvents } from './store/webhooks.js';
+import { FinishedRuns } from './store/finished-runs.js';
 
 /** Every service, wired once; the three API surfaces and the CLI all call these. */
 export interface Services {
@@ -47,6 +48,8 @@ export interface Services {
   activityLogs: ActivityLogService;
   webhooks: WebhookService;
   approvals: ApprovalService;
+  /** Tells waiting callers that runs ended; closed with the HTTP server. */
+  finished: FinishedRuns;
   queue: RunQueue;
   /** Runs executions; workers (engine/worker.ts) drive it. */
   executor: Executor;
@@ -81,13 +84,15 @@ export function createServices(
     createHmac('sha256', masterKey).update('osprey approval links').digest(),
   );
   const queue = new RunQueue({ defaultRetentionDays: config.executionRetentionDays });
-  const executions = new ExecutionService({ db, clock, pageTokens, queue, audit });
+  const finished = new FinishedRuns(db);
+  const executions = new ExecutionService({ db, clock, pageTokens, queue, audit, finished });
   const webhooks = new WebhookService({
     db,
     clock,
     keyring,
     audit,
     queue,
+    finished,
     revealSecret: (workspaceId, name) => secrets.reveal(workspaceId, name),
     ratePerSecond: config.webhookRatePerSecond,
     syncTimeoutMs: config.webhookSyncTimeoutMs,
@@ -129,6 +134,7 @@ export function createServices(
     workflows: new WorkflowService({ db, audit, pageTokens, webhooks }),
     webhooks,
     queue,
+    finished,
     approvals: new ApprovalService({ db, clock, audit, signer: approvalLinks }),
     async maintain() {
       // Picks up a data key rotated by another process, so new values are sealed with it.

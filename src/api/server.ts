@@ -36,6 +36,9 @@ export async function buildServer({ services, config, logger }: ServerOptions): 
     },
     requestIdHeader: false,
   }) as unknown as FastifyInstance;
+  app.addHook('onClose', async () => {
+    await services.finished.close();
+  });
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });

@@ -51,6 +51,9 @@ export type RunOutcome =
   | { kind: 'suspended'; until: Date; watch?: WaitWatch | undefined }
   | { kind: 'stopped'; reason: 'lease-lost' | 'cancelled' };
 
+/** An outcome and the bytes of step data the run has recorded in all (for the size cap). */
+export type RunResult = RunOutcome & { sizeBytes: number };
+
 /** Checks between steps whether the run may go on (lease held, not cancelled). */
 export type Guard = () => Promise<void>;
 
@@ -102,7 +105,7 @@ export class Executor {
     definition: WorkflowDefinition,
     recorded: StepRunRow[],
     guard: Guard,
-  ): Promise<RunOutcome> {
+  ): Promise<RunResult> {
     const done = new Map((await this.#hydrate(recorded)).map((r) => [r.key, r]));
     const secrets = await this.deps.resolveSecrets(
       execution.workspace_id,
@@ -129,6 +132,10 @@ export class Executor {
       },
       secretValues,
     );
+    return { ...(await this.#settle(run, definition, execution)), sizeBytes: run.sizeBytes };
+  }
+
+  async #settle(run: Run, definition: WorkflowDefinition, execution: ExecutionRow): Promise<RunOutcome> {
     try {
       await run.steps(definition.steps, { event: execution.input }, '', {});
       return { kind: 'finished', status: 'succeeded', output: null, error: null };
@@ -181,6 +188,10 @@ class Run implements StepHost {
 
   /** Bytes of step records so far, for the execution size cap. */
   #size: number;
+
+  get sizeBytes(): number {
+    return this.#size;
+  }
 
   render(value: unknown, scope: Scope): Promise<unknown> {
     return this.deps.expressions.render(value, scope);
@@ -248,22 +259,18 @@ class Run implements StepHost {
       });
       output = { [OUTPUT_REF]: id, size_bytes: outputBytes };
     }
-    await saveStepRun(
-      sql,
-      {
-        execution_id: this.execution.id,
-        key,
-        step_id: step.id,
-        kind: step.kind,
-        status,
-        attempt: fields.attempt ?? this.#attempts.get(key) ?? 1,
-        input,
-        output,
-        error: fields.error ?? null,
-        resume_at: fields.resume_at ?? null,
-      },
-      size,
-    );
+    await saveStepRun(sql, {
+      execution_id: this.execution.id,
+      key,
+      step_id: step.id,
+      kind: step.kind,
+      status,
+      attempt: fields.attempt ?? this.#attempts.get(key) ?? 1,
+      input,
+      output,
+      error: fields.error ?? null,
+      resume_at: fields.resume_at ?? null,
+    });
   }
 
   async step(

@@ -17,6 +17,8 @@ import {
 import type { Executor } from './executor.js';
 import { StopSignal } from './signals.js';
 
+type ClaimedExecution = ExecutionRow & { first_claim: boolean };
+
 /** How often a running execution's status is read to notice a cancel nobody announced. */
 const CANCEL_POLL_MS = 1000;
 
@@ -72,7 +74,8 @@ export class Worker {
     this.#listener.on('notification', (message) => {
       const payload = message.payload ?? '';
       if (payload.startsWith(CANCEL_PREFIX)) this.#cancelled.add(payload.slice(CANCEL_PREFIX.length));
-      else this.#wakeAll();
+      // One notification is one runnable execution: one idle loop claims it (no thundering herd).
+      else this.#wakeOne();
     });
     // The database going away (shutdown, failover) must not crash the process; polling goes on.
     this.#listener.on('error', (error) =>
@@ -121,6 +124,11 @@ export class Worker {
     for (const wake of [...this.#wakers]) wake();
   }
 
+  #wakeOne(): void {
+    const first = this.#wakers.values().next();
+    if (!first.done) first.value();
+  }
+
   /** For tests and the CLI: runs claimable executions until none is left. */
   async runUntilIdle(): Promise<number> {
     let n = 0;
@@ -131,7 +139,7 @@ export class Worker {
   /** Claims in flight, one at a time, so each sees the runs the previous one took (fair share). */
   #claiming: Promise<unknown> = Promise.resolve();
 
-  #claim(): Promise<ExecutionRow | undefined> {
+  #claim(): Promise<ClaimedExecution | undefined> {
     const next = this.#claiming.then(async () => {
       const { db, leaseMs } = this.#o;
       const over = this.#overShare();
@@ -160,7 +168,7 @@ export class Worker {
     return true;
   }
 
-  async #run(execution: ExecutionRow): Promise<void> {
+  async #run(execution: ClaimedExecution): Promise<void> {
     const { db, leaseMs, logger, maxResumes } = this.#o;
     const log = logger.child({ execution_id: execution.id });
     if (execution.resumes > maxResumes) {
@@ -184,7 +192,9 @@ export class Worker {
     );
     try {
       const definition = await this.#o.executor.definition(execution.revision_id);
-      const recorded = await stepRunsOf(db, execution.id);
+      // A run claimed for the first time has no checkpoints, unless a retry copied some in.
+      const fresh = execution.first_claim && execution.trigger.retry_from !== 'failed_step';
+      const recorded = fresh ? [] : await stepRunsOf(db, execution.id);
       // Between steps: a lost lease stops at once; a cancel is heard through NOTIFY, and the
       // status is read at most once a second as well (for workers that do not listen).
       let checkedAt = Date.now();
@@ -197,10 +207,18 @@ export class Worker {
       };
       const outcome = await this.#o.executor.run(execution, definition, recorded, guard);
       if (outcome.kind === 'finished') {
-        await finishExecution(db, execution.id, this.owner, outcome.status, outcome.output, outcome.error);
+        await finishExecution(
+          db,
+          execution.id,
+          this.owner,
+          outcome.status,
+          outcome.output,
+          outcome.error,
+          outcome.sizeBytes,
+        );
         log.info({ status: outcome.status }, 'execution finished');
       } else if (outcome.kind === 'suspended') {
-        await suspendExecution(db, execution.id, this.owner, outcome.until, outcome.watch);
+        await suspendExecution(db, execution.id, this.owner, outcome.until, outcome.watch, outcome.sizeBytes);
       } else {
         log.info({ reason: outcome.reason }, 'execution stopped');
       }

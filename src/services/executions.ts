@@ -8,6 +8,7 @@ import type { RunQueue } from '../engine/run-queue.js';
 import { AUDIT_ACTIONS } from '../domain/audit-actions.js';
 import { microsToIso, parseRfc3339 } from '../domain/log-window.js';
 import type { AuditService } from './audit.js';
+import type { FinishedRuns } from '../store/finished-runs.js';
 import type { Database } from '../store/database.js';
 import {
   cancelExecution,
@@ -98,6 +99,7 @@ export interface ExecutionServiceDeps {
   pageTokens: PageTokenCodec;
   queue: RunQueue;
   audit: AuditService;
+  finished: FinishedRuns;
 }
 
 /** Starting, watching and cancelling runs. Workers (engine/worker.ts) do the running. */
@@ -111,7 +113,7 @@ export class ExecutionService {
   async start(
     principal: Principal,
     workflowId: string,
-    request: { inputs?: unknown; revision?: 'published' | 'current' | undefined },
+    request: { inputs?: unknown; revision?: 'published' | 'current' | undefined; wait?: boolean },
   ): Promise<ExecutionView> {
     authorize(principal, 'workflows.run');
     const db = this.deps.db;
@@ -125,20 +127,20 @@ export class ExecutionService {
         'the workflow is not published; publish it, or run the draft with "revision": "current"',
       );
     }
-    const row = await db.transaction((tx) =>
-      this.deps.queue.enqueue(tx, {
-        workspaceId: principal.workspaceId,
-        workflowId,
-        revisionId,
-        trigger: {
-          type: 'manual',
-          by: principal.actor.email || principal.actor.name,
-          actor_type: principal.actor.type,
-          revision: wanted,
-        },
-        input: request.inputs ?? {},
-      }),
-    );
+    const row = await this.deps.queue.enqueue(db, {
+      workspaceId: principal.workspaceId,
+      workflowId,
+      revisionId,
+      trigger: {
+        type: 'manual',
+        by: principal.actor.email || principal.actor.name,
+        actor_type: principal.actor.type,
+        revision: wanted,
+        // A caller waiting for the end is told when it comes (no polling).
+        ...(request.wait ? { sync: true } : {}),
+      },
+      input: request.inputs ?? {},
+    });
     return toExecutionView(row);
   }
 
@@ -149,14 +151,18 @@ export class ExecutionService {
     return toExecutionView(row, await stepRunsOf(this.deps.db, id));
   }
 
-  /** Waits (polling) until the run ends or the time is up; answers its state either way. */
+  /** Waits until the run ends or the time is up; answers its state either way. */
   async waitFor(principal: Principal, id: string, timeoutMs: number): Promise<ExecutionView> {
-    const deadline = this.deps.clock.now() + timeoutMs;
-    for (let delay = 10; ; delay = Math.min(250, delay * 2)) {
-      const view = await this.get(principal, id);
-      if (TERMINAL_STATUSES.has(view.status) || this.deps.clock.now() >= deadline) return view;
-      await new Promise((r) => setTimeout(r, delay));
-    }
+    authorize(principal, 'workflows.read');
+    await this.deps.finished.waitFor(
+      id,
+      async () => {
+        const row = await executionById(this.deps.db, principal.workspaceId, id);
+        return row && TERMINAL_STATUSES.has(row.status) ? row : undefined;
+      },
+      timeoutMs,
+    );
+    return this.get(principal, id);
   }
 
   async list(

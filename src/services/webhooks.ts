@@ -7,6 +7,7 @@ import { newId, randomToken } from '../domain/ids.js';
 import type { RunQueue } from '../engine/run-queue.js';
 import type { Database, Sql } from '../store/database.js';
 import { executionById } from '../store/executions.js';
+import type { FinishedRuns } from '../store/finished-runs.js';
 import {
   insertTriggerEvent,
   sealedWebhookToken,
@@ -40,6 +41,7 @@ export interface WebhookServiceDeps {
   keyring: Keyring;
   audit: AuditService;
   queue: RunQueue;
+  finished: FinishedRuns;
   revealSecret(workspaceId: string, name: string): Promise<string | undefined>;
   /** Requests per second each workflow's webhook accepts (per process). */
   ratePerSecond: number;
@@ -271,30 +273,32 @@ export class WebhookService {
         new OspreyError('WEBHOOK_INACTIVE', 409, "the workflow's trigger is disabled"),
       );
     }
-    const row = await this.deps.db.transaction((tx) =>
-      this.deps.queue.enqueue(tx, {
-        workspaceId: target.workspace_id,
-        workflowId: target.workflow_id,
-        revisionId,
-        trigger: {
-          type: 'webhook',
-          revision: 'published',
-          http_method: method,
-          content_type: mediaType(request.headers['content-type'] as string | undefined),
-          source_ip: request.sourceIp,
-          sync,
-        },
-        input: event,
-      }),
-    );
+    // One statement (insert and notify): no explicit transaction needed.
+    const row = await this.deps.queue.enqueue(this.deps.db, {
+      workspaceId: target.workspace_id,
+      workflowId: target.workflow_id,
+      revisionId,
+      trigger: {
+        type: 'webhook',
+        revision: 'published',
+        http_method: method,
+        content_type: mediaType(request.headers['content-type'] as string | undefined),
+        source_ip: request.sourceIp,
+        sync,
+      },
+      input: event,
+    });
     if (!sync) return { kind: 'queued', execution_id: row.id };
-    const deadline = this.deps.clock.now() + this.deps.syncTimeoutMs;
-    for (let delay = 5; ; delay = Math.min(100, delay * 2)) {
-      await new Promise((r) => setTimeout(r, delay));
-      const current = await executionById(this.deps.db, target.workspace_id, row.id);
-      if (current && TERMINAL_STATUSES.has(current.status))
-        return { kind: 'finished', execution: toExecutionView(current) };
-      if (this.deps.clock.now() >= deadline) return { kind: 'still-running', execution_id: row.id };
-    }
+    const ended = await this.deps.finished.waitFor(
+      row.id,
+      async () => {
+        const current = await executionById(this.deps.db, target.workspace_id, row.id);
+        return current && TERMINAL_STATUSES.has(current.status) ? current : undefined;
+      },
+      this.deps.syncTimeoutMs,
+    );
+    return ended
+      ? { kind: 'finished', execution: toExecutionView(ended) }
+      : { kind: 'still-running', execution_id: row.id };
   }
 }

@@ -1,4 +1,5 @@
 import type { Sql } from './database.js';
+import { FINISHED_CHANNEL } from './finished-runs.js';
 
 export const EXECUTION_STATUSES = [
   'queued',
@@ -68,10 +69,13 @@ export type NewExecution = Pick<
   Partial<Pick<ExecutionRow, 'parent_execution_id' | 'parent_step_key'>>;
 
 export async function insertExecution(sql: Sql, e: NewExecution): Promise<ExecutionRow> {
+  // Inserted and announced in one statement; idle workers are woken when it commits.
   const row = await sql.one<ExecutionRow>(
-    `INSERT INTO executions (id, workspace_id, workflow_id, revision_id, status, trigger, input,
-        concurrency_cap, retention_days, parent_execution_id, parent_step_key)
-     VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10) RETURNING *`,
+    `WITH ins AS (
+       INSERT INTO executions (id, workspace_id, workflow_id, revision_id, status, trigger, input,
+          concurrency_cap, retention_days, parent_execution_id, parent_step_key)
+       VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10) RETURNING *)
+     SELECT ins.*, pg_notify($11, ins.id::text) AS notified FROM ins`,
     [
       e.id,
       e.workspace_id,
@@ -83,10 +87,9 @@ export async function insertExecution(sql: Sql, e: NewExecution): Promise<Execut
       e.retention_days,
       e.parent_execution_id ?? null,
       e.parent_step_key ?? null,
+      EXECUTIONS_CHANNEL,
     ],
   );
-  // Wakes idle workers; delivered when the transaction commits.
-  await sql.exec(`SELECT pg_notify($1, $2)`, [EXECUTIONS_CHANNEL, e.id]);
   return row!;
 }
 
@@ -99,12 +102,11 @@ export function claimExecution(
   owner: string,
   leaseMs: number,
   excluded: string[] = [],
-): Promise<ExecutionRow | undefined> {
-  return sql.one<ExecutionRow>('SELECT * FROM osprey_claim_execution($1, $2, $3::uuid[])', [
-    owner,
-    leaseMs,
-    excluded,
-  ]);
+): Promise<(ExecutionRow & { first_claim: boolean }) | undefined> {
+  return sql.one<ExecutionRow & { first_claim: boolean }>(
+    'SELECT (c.claimed).*, c.first_claim FROM osprey_claim_execution($1, $2, $3::uuid[]) c',
+    [owner, leaseMs, excluded],
+  );
 }
 
 /** Extends the lease; false when the lease was lost (another worker took over, or it was cancelled). */
@@ -121,7 +123,8 @@ export async function renewLease(sql: Sql, id: string, owner: string, leaseMs: n
 const WAKE_PARENT = `, woke AS (
    UPDATE executions p SET run_after = now() FROM done
     WHERE p.id = done.parent_execution_id AND p.status = 'waiting' RETURNING p.id)
- SELECT (SELECT count(*) FROM done)::int AS done, (SELECT count(*) FROM woke)::int AS woke`;
+ SELECT (SELECT count(*) FROM done)::int AS done, (SELECT count(*) FROM woke)::int AS woke,
+        (SELECT count(pg_notify('${FINISHED_CHANNEL}', id::text)) FROM done WHERE (trigger->>'sync')::boolean IS TRUE)::int AS announced`;
 
 export async function finishExecution(
   sql: Sql,
@@ -130,13 +133,22 @@ export async function finishExecution(
   status: 'succeeded' | 'failed',
   output: unknown,
   error: ExecutionRow['error'],
+  sizeBytes?: number,
 ): Promise<boolean> {
   const r = await sql.one<{ done: number; woke: number; capped: number }>(
     `WITH done AS (
-       UPDATE executions SET status = $3, output = $4, error = $5, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
-        WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING parent_execution_id, concurrency_cap)${WAKE_PARENT},
+       UPDATE executions SET status = $3, output = $4, error = $5, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+          size_bytes = coalesce($6, size_bytes)
+        WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING id, trigger, parent_execution_id, concurrency_cap)${WAKE_PARENT},
         (SELECT count(*) FROM done WHERE concurrency_cap IS NOT NULL)::int AS capped`,
-    [id, owner, status, JSON.stringify(output ?? null), error ? JSON.stringify(error) : null],
+    [
+      id,
+      owner,
+      status,
+      JSON.stringify(output ?? null),
+      error ? JSON.stringify(error) : null,
+      sizeBytes ?? null,
+    ],
   );
   // A parent to resume, or a slot under a concurrency cap freed: wake idle workers now.
   if (r!.woke > 0 || r!.capped > 0) await sql.exec(`SELECT pg_notify($1, 'slot')`, [EXECUTIONS_CHANNEL]);
@@ -154,9 +166,11 @@ export async function suspendExecution(
   owner: string,
   until: Date,
   watch?: { kind: 'child' | 'approval'; id: string },
+  sizeBytes?: number,
 ): Promise<boolean> {
   const n = await sql.exec(
     `UPDATE executions SET status = 'waiting', lease_owner = NULL, lease_expires_at = NULL,
+        size_bytes = coalesce($6, size_bytes),
         run_after = CASE
           WHEN $4::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM executions c WHERE c.id = $4::uuid
                  AND c.status IN ('succeeded', 'failed', 'cancelled')) THEN now()
@@ -170,6 +184,7 @@ export async function suspendExecution(
       until,
       watch?.kind === 'child' ? watch.id : null,
       watch?.kind === 'approval' ? watch.id : null,
+      sizeBytes ?? null,
     ],
   );
   return n === 1;
@@ -194,8 +209,10 @@ export async function cancelExecution(
      ), woke AS (
        UPDATE executions p SET run_after = now() FROM done
         WHERE p.id = done.parent_execution_id AND p.status = 'waiting' AND done.id = $2 RETURNING p.id
+     ), announced AS (
+       SELECT pg_notify('${FINISHED_CHANNEL}', id::text) FROM done WHERE (trigger->>'sync')::boolean IS TRUE
      )
-     SELECT * FROM done WHERE id = $2`,
+     SELECT done.*, (SELECT count(*) FROM announced) AS announced FROM done WHERE id = $2`,
     [workspaceId, id],
   );
   if (row) {
@@ -254,7 +271,7 @@ export function stepRunsOf(sql: Sql, executionId: string): Promise<StepRunRow[]>
   return sql.rows<StepRunRow>('SELECT * FROM step_runs WHERE execution_id = $1 ORDER BY seq', [executionId]);
 }
 
-/** Records a step's state: the checkpoint the executor replays from. `size` is added to the run's size. */
+/** Records a step's state: the checkpoint the executor replays from. */
 export async function saveStepRun(
   sql: Sql,
   r: Pick<
@@ -270,17 +287,13 @@ export async function saveStepRun(
     | 'error'
     | 'resume_at'
   >,
-  size = 0,
 ): Promise<void> {
   await sql.exec(
-    `WITH saved AS (
-       INSERT INTO step_runs (execution_id, key, step_id, kind, status, attempt, input, output, error, resume_at, finished_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $5 IN ('succeeded', 'failed') THEN now() END)
-       ON CONFLICT (execution_id, key) DO UPDATE SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, writes = step_runs.writes + 1,
-         input = EXCLUDED.input, output = EXCLUDED.output, error = EXCLUDED.error, resume_at = EXCLUDED.resume_at,
-         finished_at = EXCLUDED.finished_at
-       RETURNING 1)
-     UPDATE executions SET size_bytes = size_bytes + $11 WHERE id = $1 AND $11 > 0`,
+    `INSERT INTO step_runs (execution_id, key, step_id, kind, status, attempt, input, output, error, resume_at, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $5 IN ('succeeded', 'failed') THEN now() END)
+     ON CONFLICT (execution_id, key) DO UPDATE SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, writes = step_runs.writes + 1,
+       input = EXCLUDED.input, output = EXCLUDED.output, error = EXCLUDED.error, resume_at = EXCLUDED.resume_at,
+       finished_at = EXCLUDED.finished_at`,
     [
       r.execution_id,
       r.key,
@@ -292,7 +305,6 @@ export async function saveStepRun(
       JSON.stringify(r.output ?? null),
       r.error ? JSON.stringify(r.error) : null,
       r.resume_at,
-      size,
     ],
   );
 }

@@ -37,7 +37,10 @@ export function executionRoutes(services: Services): FastifyPluginAsyncTypebox {
       },
       async (request, reply) => {
         const principal = principalOf(request);
-        const started = await ex.start(principal, request.params.id, request.body ?? {});
+        const started = await ex.start(principal, request.params.id, {
+          ...(request.body ?? {}),
+          wait: request.query.wait === true,
+        });
         if (!request.query.wait)
           return reply.status(201).send({ execution_id: started.id, execution: started });
         const done = await ex.waitFor(principal, started.id, WAIT_TIMEOUT_MS);

@@ -75,16 +75,17 @@ CREATE INDEX trigger_events_workspace_idx ON trigger_events (workspace_id, creat
 -- worker stopped renewing its lease. SKIP LOCKED lets any number of workers claim at once. A
 -- workflow with a concurrency cap is claimed under an advisory lock on the workflow, after counting
 -- its live runs, so the cap holds across workers; a workflow at its cap (or in p_excluded, the
--- caller's fair-share list) is passed over for the next candidate.
+-- caller's fair-share list) is passed over for the next candidate. `first_claim` is true when the
+-- run never ran before (it has no checkpoints of its own), which spares the worker a read.
 CREATE FUNCTION osprey_claim_execution(p_owner text, p_lease_ms float8, p_excluded uuid[])
-RETURNS SETOF executions LANGUAGE plpgsql AS $$
+RETURNS TABLE (claimed executions, first_claim boolean) LANGUAGE plpgsql AS $$
 DECLARE
   c record;
   skip uuid[] := coalesce(p_excluded, '{}');
   live integer;
 BEGIN
   FOR i IN 1..50 LOOP
-    SELECT id, workflow_id, concurrency_cap INTO c FROM executions
+    SELECT id, workflow_id, concurrency_cap, started_at INTO c FROM executions
      WHERE status IN ('queued', 'waiting', 'running') AND run_after <= now()
        AND (status <> 'running' OR lease_expires_at < now())
        AND workflow_id <> ALL (skip)
@@ -101,11 +102,13 @@ BEGIN
       END IF;
     END IF;
     RETURN QUERY
-      UPDATE executions e SET status = 'running', lease_owner = p_owner,
-             lease_expires_at = now() + make_interval(secs => p_lease_ms / 1000),
-             started_at = coalesce(e.started_at, now()),
-             resumes = e.resumes + (CASE WHEN e.status = 'running' THEN 1 ELSE 0 END)
-       WHERE e.id = c.id RETURNING e.*;
+      WITH u AS (
+        UPDATE executions e SET status = 'running', lease_owner = p_owner,
+               lease_expires_at = now() + make_interval(secs => p_lease_ms / 1000),
+               started_at = coalesce(e.started_at, now()),
+               resumes = e.resumes + (CASE WHEN e.status = 'running' THEN 1 ELSE 0 END)
+         WHERE e.id = c.id RETURNING e.*)
+      SELECT ROW(u.*)::executions, c.started_at IS NULL FROM u;
     RETURN;
   END LOOP;
 END $$;
