@@ -31,6 +31,7 @@ import { migrate } from './store/migrate.js';
 import { deleteExpiredTokens } from './store/tokens.js';
 import { pruneTriggerEvents } from './store/webhooks.js';
 import { FinishedRuns } from './store/finished-runs.js';
+import { StepRunBatcher } from './store/step-run-batcher.js';
 
 /** Every service, wired once; the three API surfaces and the CLI all call these. */
 export interface Services {
@@ -117,6 +118,7 @@ export function createServices(
     approvals: { signer: approvalLinks, publicUrl: config.publicUrl },
     inlineOutputBytes: config.stepOutputInlineBytes,
     maxExecutionBytes: config.executionMaxBytes,
+    checkpoints: new StepRunBatcher(db),
   });
   return {
     db,

@@ -259,7 +259,7 @@ class Run implements StepHost {
       });
       output = { [OUTPUT_REF]: id, size_bytes: outputBytes };
     }
-    await saveStepRun(sql, {
+    const row = {
       execution_id: this.execution.id,
       key,
       step_id: step.id,
@@ -270,7 +270,10 @@ class Run implements StepHost {
       output,
       error: fields.error ?? null,
       resume_at: fields.resume_at ?? null,
-    });
+    };
+    // Outside a transaction, concurrent runs' checkpoints share a commit (still before the next step).
+    if (sql === this.deps.db && this.deps.checkpoints) await this.deps.checkpoints.save(row);
+    else await saveStepRun(sql, row);
   }
 
   async step(
