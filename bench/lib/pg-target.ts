@@ -25,8 +25,16 @@ async function withClient(connectionString: string, sql: string): Promise<void> 
   }
 }
 
+export interface PgTargetOptions {
+  /**
+   * Libraries the embedded server loads at start (shared_preload_libraries, e.g. pg_stat_statements):
+   * set with ALTER SYSTEM, then the server is restarted. Not applied to DATABASE_URL.
+   */
+  preload?: string[];
+}
+
 /** DATABASE_URL when set (its role needs CREATEDB; PostgreSQL 13+ for DROP ... WITH (FORCE)), else embedded. */
-export async function openPgTarget(prefix: string): Promise<PgTarget> {
+export async function openPgTarget(prefix: string, options: PgTargetOptions = {}): Promise<PgTarget> {
   const given = process.env.DATABASE_URL;
   const name = `${prefix}_${randomBytes(5).toString('hex')}`;
   if (given) {
@@ -40,19 +48,32 @@ export async function openPgTarget(prefix: string): Promise<PgTarget> {
     };
   }
   const dataDir = await mkdtemp(join(os.tmpdir(), 'osprey-bench-pg-'));
-  let embedded: EmbeddedPostgresHandle;
+  let embedded: EmbeddedPostgresHandle | undefined;
   try {
     embedded = await startEmbeddedPostgres({ dataDir, database: name });
+    if (options.preload?.length) {
+      const libraries = options.preload.join(',').replace(/'/g, "''");
+      await withClient(
+        embedded.connectionString,
+        `ALTER SYSTEM SET shared_preload_libraries = '${libraries}'`,
+      );
+      const first = embedded;
+      embedded = undefined;
+      await first.stop();
+      embedded = await startEmbeddedPostgres({ dataDir, database: name });
+    }
   } catch (error) {
+    await embedded?.stop().catch(() => undefined);
     await rm(dataDir, { recursive: true, force: true });
     throw error;
   }
+  const server = embedded;
   return {
-    url: embedded.connectionString,
-    mode: `embedded PostgreSQL in ${dataDir}, removed at the end`,
+    url: server.connectionString,
+    mode: `embedded PostgreSQL in ${dataDir}${options.preload?.length ? ` (shared_preload_libraries=${options.preload.join(',')})` : ''}, removed at the end`,
     async cleanup() {
       try {
-        await embedded.stop();
+        await server.stop();
       } finally {
         await rm(dataDir, { recursive: true, force: true });
       }
@@ -67,8 +88,9 @@ export async function openPgTarget(prefix: string): Promise<PgTarget> {
 export async function runWithPgTarget(
   prefix: string,
   run: (target: PgTarget) => Promise<void>,
+  options: PgTargetOptions = {},
 ): Promise<never> {
-  const target = await openPgTarget(prefix);
+  const target = await openPgTarget(prefix, options);
   let cleaning: Promise<void> | undefined;
   const cleanup = (): Promise<void> => (cleaning ??= target.cleanup());
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
