@@ -50,7 +50,7 @@ export class Worker {
   readonly #o: Required<Omit<WorkerOptions, 'logger'>> & { logger: Logger };
   #stopped = true;
   #listener: pg.PoolClient | undefined;
-  readonly #wakers = new Set<() => void>();
+  readonly #wakers = new Set<(reason: 'poll' | 'notify') => void>();
   #loops: Promise<void>[] = [];
 
   constructor(options: WorkerOptions) {
@@ -83,11 +83,16 @@ export class Worker {
     );
     await this.#listener.query(`LISTEN ${EXECUTIONS_CHANNEL}`);
     for (let i = 0; i < this.#o.concurrency; i++) this.#loops.push(this.#loop());
+    // Due waits and expired leases announce nothing: one timer per worker looks for them.
+    this.#poller = setInterval(() => this.#wakeOne('poll'), this.#o.pollMs);
   }
+
+  #poller: NodeJS.Timeout | undefined;
 
   /** Stops claiming, lets running executions reach their next checkpoint, then returns. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearInterval(this.#poller);
     this.#wakeAll();
     await Promise.all(this.#loops);
     this.#loops = [];
@@ -98,35 +103,42 @@ export class Worker {
     }
   }
 
+  /**
+   * One slot: claim and run until nothing is claimable, then sleep until woken — by a
+   * notification, by the worker's single poll timer, or by a slot that just found work (so a
+   * burst of due runs fans out over idle slots without every slot polling on its own).
+   */
   async #loop(): Promise<void> {
+    let polled = false;
     while (!this.#stopped) {
       let worked = false;
       try {
-        worked = await this.runOne();
+        const claimed = this.runOne();
+        // Woken by the poll timer and finding work: a burst of due runs may wait; fan out.
+        if (polled) void claimed.then((found) => found && this.#wakeOne('poll'));
+        worked = await claimed;
       } catch (error) {
         this.#o.logger.error({ err: error }, 'worker iteration failed');
       }
-      if (!worked && !this.#stopped) {
-        await new Promise<void>((resolve) => {
-          const wake = (): void => {
-            clearTimeout(timer);
-            this.#wakers.delete(wake);
-            resolve();
-          };
-          const timer = setTimeout(wake, this.#o.pollMs);
-          this.#wakers.add(wake);
-        });
-      }
+      if (worked) continue;
+      if (this.#stopped) break;
+      polled = await new Promise<boolean>((resolve) => {
+        const wake = (reason: 'poll' | 'notify'): void => {
+          this.#wakers.delete(wake);
+          resolve(reason === 'poll');
+        };
+        this.#wakers.add(wake);
+      });
     }
   }
 
   #wakeAll(): void {
-    for (const wake of [...this.#wakers]) wake();
+    for (const wake of [...this.#wakers]) wake('notify');
   }
 
-  #wakeOne(): void {
+  #wakeOne(reason: 'poll' | 'notify' = 'notify'): void {
     const first = this.#wakers.values().next();
-    if (!first.done) first.value();
+    if (!first.done) first.value(reason);
   }
 
   /** For tests and the CLI: runs claimable executions until none is left. */
