@@ -126,7 +126,7 @@ export function registerStart(program: Command): void {
     .action(() => start('api'));
   program
     .command('worker')
-    .description('run the worker role only: claims and runs executions (needs only DATABASE_URL)')
+    .description('run the worker role only: claims and runs executions (needs DATABASE_URL and OSPREY_MASTER_KEY)')
     .action(() => start('worker'));
   program
     .command('scheduler')
