@@ -126,7 +126,9 @@ export function registerStart(program: Command): void {
     .action(() => start('api'));
   program
     .command('worker')
-    .description('run the worker role only: claims and runs executions (needs DATABASE_URL and OSPREY_MASTER_KEY)')
+    .description(
+      'run the worker role only: claims and runs executions (needs DATABASE_URL and OSPREY_MASTER_KEY)',
+    )
     .action(() => start('worker'));
   program
     .command('scheduler')
