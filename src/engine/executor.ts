@@ -62,14 +62,26 @@ export type Guard = () => Promise<void>;
  * (`$vars.limits.min` → `limits`, `limits.min`), so a value holding an object can be read by its
  * fields and a name containing dots still resolves.
  */
-function namesReferenced(definition: unknown, binding: string): string[] {
-  const text = JSON.stringify(definition);
+function namesReferenced(text: string, binding: string): string[] {
   const names = new Set<string>();
   for (const m of text.matchAll(new RegExp(`\\$${binding}\\.([A-Za-z_][A-Za-z0-9_.-]*)`, 'g'))) {
     const parts = m[1]!.split('.').filter(Boolean);
     for (let i = 1; i <= parts.length; i++) names.add(parts.slice(0, i).join('.'));
   }
   return [...names];
+}
+
+/** Definitions are immutable and cached by revision, so the names they mention are found once. */
+const referenced = new WeakMap<WorkflowDefinition, { secrets: string[]; vars: string[] }>();
+
+function namesIn(definition: WorkflowDefinition): { secrets: string[]; vars: string[] } {
+  let names = referenced.get(definition);
+  if (!names) {
+    const text = JSON.stringify(definition);
+    names = { secrets: namesReferenced(text, 'secrets'), vars: namesReferenced(text, 'vars') };
+    referenced.set(definition, names);
+  }
+  return names;
 }
 
 /**
@@ -107,14 +119,9 @@ export class Executor {
     guard: Guard,
   ): Promise<RunResult> {
     const done = new Map((await this.#hydrate(recorded)).map((r) => [r.key, r]));
-    const secrets = await this.deps.resolveSecrets(
-      execution.workspace_id,
-      namesReferenced(definition, 'secrets'),
-    );
-    const vars = await this.deps.resolveVariables(
-      execution.workspace_id,
-      namesReferenced(definition, 'vars'),
-    );
+    const names = namesIn(definition);
+    const secrets = await this.deps.resolveSecrets(execution.workspace_id, names.secrets);
+    const vars = await this.deps.resolveVariables(execution.workspace_id, names.vars);
     const secretValues = Object.values(secrets).filter((v) => v.length >= 4);
     const run = new Run(
       this.deps,
@@ -222,10 +229,15 @@ class Run implements StepHost {
   /** Secret values never reach a recorded input or output. */
   mask(value: unknown): unknown {
     if (this.secretValues.length === 0 || value === undefined) return value;
-    let text = JSON.stringify(value);
+    return JSON.parse(this.#maskedJson(value)) as unknown;
+  }
+
+  /** `value` as JSON text with every secret value replaced by `[secret]`. */
+  #maskedJson(value: unknown): string {
+    let text = JSON.stringify(value ?? null);
     for (const secret of this.secretValues)
       text = text.split(JSON.stringify(secret).slice(1, -1)).join('[secret]');
-    return JSON.parse(text) as unknown;
+    return text;
   }
 
   async save(
@@ -235,11 +247,11 @@ class Run implements StepHost {
     fields: SaveFields,
     sql: Sql = this.deps.db,
   ): Promise<void> {
-    const input = this.mask(fields.input ?? null);
-    let output = this.mask(fields.output ?? null);
-    const outputText = JSON.stringify(output ?? null);
-    const outputBytes = Buffer.byteLength(outputText);
-    const size = outputBytes + Buffer.byteLength(JSON.stringify(input ?? null));
+    // Serialised once: the size cap, the out-of-line choice and the write all use the same text.
+    const inputJson = this.#maskedJson(fields.input);
+    let outputJson = this.#maskedJson(fields.output);
+    const outputBytes = Buffer.byteLength(outputJson);
+    const size = outputBytes + Buffer.byteLength(inputJson);
     if (status !== 'failed' && this.#size + size > this.deps.maxExecutionBytes) {
       throw new StepFailure(
         'EXECUTION_TOO_LARGE',
@@ -255,9 +267,9 @@ class Run implements StepHost {
         execution_id: this.execution.id,
         key,
         size_bytes: outputBytes,
-        data: outputText,
+        data: outputJson,
       });
-      output = { [OUTPUT_REF]: id, size_bytes: outputBytes };
+      outputJson = JSON.stringify({ [OUTPUT_REF]: id, size_bytes: outputBytes });
     }
     const row = {
       execution_id: this.execution.id,
@@ -266,8 +278,8 @@ class Run implements StepHost {
       kind: step.kind,
       status,
       attempt: fields.attempt ?? this.#attempts.get(key) ?? 1,
-      input,
-      output,
+      input_json: inputJson,
+      output_json: outputJson,
       error: fields.error ?? null,
       resume_at: fields.resume_at ?? null,
     };

@@ -3,7 +3,7 @@ import type { Clock } from '../domain/clock.js';
 import type { StepDefinition } from '../domain/workflow/validate.js';
 import type { ActionRunner } from '../integrations/action-error.js';
 import type { Database, Sql } from '../store/database.js';
-import type { ExecutionRow, StepRunRow, saveStepRun } from '../store/executions.js';
+import type { ExecutionRow, StepRunRow, StepRunWrite } from '../store/executions.js';
 import type { ExpressionRuntime, Scope } from './expressions.js';
 import type { RunQueue } from './run-queue.js';
 
@@ -33,7 +33,7 @@ export interface ExecutorDeps {
   /** The most step output one execution may record. */
   maxExecutionBytes: number;
   /** Writes checkpoints outside a transaction (group commit across executions); direct when absent. */
-  checkpoints?: { save(row: Parameters<typeof saveStepRun>[1]): Promise<void> };
+  checkpoints?: { save(row: StepRunWrite): Promise<void> };
 }
 
 export interface SaveFields {

@@ -5,6 +5,7 @@ import { authorize } from '../domain/authorize.js';
 import type { Clock } from '../domain/clock.js';
 import { OspreyError, invalidArgument, notFound } from '../domain/errors.js';
 import type { Database } from '../store/database.js';
+import { TERMINAL_STATUSES } from '../store/executions.js';
 import { approvalById, decideApproval, pendingApprovals, type ApprovalRow } from '../store/approvals.js';
 import type { AuditScope, AuditService } from './audit.js';
 
@@ -30,9 +31,7 @@ export interface Answer {
 
 /** A question whose run has ended (cancelled, failed elsewhere) can no longer be answered. */
 function runEnded(a: ApprovalRow): boolean {
-  return (
-    a.execution_status !== undefined && ['succeeded', 'failed', 'cancelled'].includes(a.execution_status)
-  );
+  return a.execution_status !== undefined && TERMINAL_STATUSES.has(a.execution_status);
 }
 
 function toView(a: ApprovalRow, now: number): ApprovalView {

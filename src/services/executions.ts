@@ -16,14 +16,13 @@ import {
   executionById,
   pruneExecutions,
   stepOutput,
+  TERMINAL_STATUSES,
   executionsPage,
   stepRunsOf,
   type ExecutionRow,
   type StepRunRow,
 } from '../store/executions.js';
 import { workflowById } from '../store/workflows.js';
-
-export const TERMINAL_STATUSES = new Set(['succeeded', 'failed', 'cancelled']);
 
 export interface StepRunView {
   key: string;

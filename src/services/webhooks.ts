@@ -6,7 +6,7 @@ import { OspreyError, notFound } from '../domain/errors.js';
 import { newId, randomToken } from '../domain/ids.js';
 import type { RunQueue } from '../engine/run-queue.js';
 import type { Database, Sql } from '../store/database.js';
-import { executionById } from '../store/executions.js';
+import { TERMINAL_STATUSES, executionById } from '../store/executions.js';
 import type { FinishedRuns } from '../store/finished-runs.js';
 import {
   insertTriggerEvent,
@@ -15,7 +15,7 @@ import {
   workflowByWebhookHash,
   type WebhookTarget,
 } from '../store/webhooks.js';
-import { TERMINAL_STATUSES, toExecutionView, type ExecutionView } from './executions.js';
+import { toExecutionView, type ExecutionView } from './executions.js';
 import { rowAad, type Keyring } from './keyring.js';
 import type { AuditService } from './audit.js';
 import { AUDIT_ACTIONS } from '../domain/audit-actions.js';
@@ -216,10 +216,7 @@ export class WebhookService {
     const revisionId = target.published_revision_id;
     // The published revision decides: editing the draft changes nothing until it is published.
     const definition = revisionId ? await this.deps.queue.definition(this.deps.db, revisionId) : undefined;
-    if (definition && definition.trigger.type !== 'webhook') {
-      throw new OspreyError('WEBHOOK_NOT_FOUND', 404, 'no workflow listens on this webhook URL');
-    }
-    if (!definition && target.trigger_type !== 'webhook') {
+    if ((definition?.trigger.type ?? target.trigger_type) !== 'webhook') {
       throw new OspreyError('WEBHOOK_NOT_FOUND', 404, 'no workflow listens on this webhook URL');
     }
     const trigger = definition?.trigger as

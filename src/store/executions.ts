@@ -11,6 +11,9 @@ export const EXECUTION_STATUSES = [
 ] as const;
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 
+/** The statuses a run ends in. */
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled']);
+
 export interface ExecutionRow {
   id: string;
   workspace_id: string;
@@ -272,22 +275,17 @@ export function stepRunsOf(sql: Sql, executionId: string): Promise<StepRunRow[]>
 }
 
 /** Records a step's state: the checkpoint the executor replays from. */
-export async function saveStepRun(
-  sql: Sql,
-  r: Pick<
-    StepRunRow,
-    | 'execution_id'
-    | 'key'
-    | 'step_id'
-    | 'kind'
-    | 'status'
-    | 'attempt'
-    | 'input'
-    | 'output'
-    | 'error'
-    | 'resume_at'
-  >,
-): Promise<void> {
+/** A checkpoint to write; input and output come already serialised (the executor measured them). */
+export interface StepRunWrite extends Pick<
+  StepRunRow,
+  'execution_id' | 'key' | 'step_id' | 'kind' | 'status' | 'attempt' | 'resume_at'
+> {
+  input_json: string;
+  output_json: string;
+  error: unknown;
+}
+
+export async function saveStepRun(sql: Sql, r: StepRunWrite): Promise<void> {
   await sql.exec(
     `INSERT INTO step_runs (execution_id, key, step_id, kind, status, attempt, input, output, error, resume_at, finished_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $5 IN ('succeeded', 'failed') THEN now() END)
@@ -301,8 +299,8 @@ export async function saveStepRun(
       r.kind,
       r.status,
       r.attempt,
-      JSON.stringify(r.input ?? null),
-      JSON.stringify(r.output ?? null),
+      r.input_json,
+      r.output_json,
       r.error ? JSON.stringify(r.error) : null,
       r.resume_at,
     ],

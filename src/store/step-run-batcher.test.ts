@@ -35,8 +35,8 @@ describe('StepRunBatcher: group commit of checkpoints', () => {
     kind: 'transform',
     status,
     attempt: 1,
-    input: { from: key },
-    output,
+    input_json: JSON.stringify({ from: key }),
+    output_json: JSON.stringify(output),
     error: null,
     resume_at: status === 'waiting' ? new Date('2030-01-01T00:00:00Z') : null,
   });

@@ -1,7 +1,5 @@
 import type { Database } from './database.js';
-import { saveStepRun } from './executions.js';
-
-type StepRunWrite = Parameters<typeof saveStepRun>[1];
+import { saveStepRun, type StepRunWrite } from './executions.js';
 
 interface Pending {
   row: StepRunWrite;
@@ -74,8 +72,8 @@ export class StepRunBatcher {
         list.map((r) => r.kind),
         list.map((r) => r.status),
         list.map((r) => r.attempt),
-        list.map((r) => JSON.stringify(r.input ?? null)),
-        list.map((r) => JSON.stringify(r.output ?? null)),
+        list.map((r) => r.input_json),
+        list.map((r) => r.output_json),
         list.map((r) => (r.error ? JSON.stringify(r.error) : null)),
         list.map((r) => r.resume_at),
       ],

@@ -37,8 +37,8 @@ export async function approval(
   rec: StepRunRow | undefined,
 ): Promise<unknown> {
   const { db, clock, approvals } = host.deps;
-  const existing = rec ? await approvalByStep(db, host.execution.id, key) : undefined;
-  if (existing && rec?.status === 'waiting') {
+  const existing = rec?.status === 'waiting' ? await approvalByStep(db, host.execution.id, key) : undefined;
+  if (existing && rec) {
     if (existing.decided_at) {
       const output = outcomeOf(existing);
       await host.save(step, key, 'succeeded', { input: rec.input, output });

@@ -4,14 +4,13 @@ import type { StepRunRow } from '../../store/executions.js';
 import type { Scope } from '../expressions.js';
 import { StepFailure, WaitSignal } from '../signals.js';
 import { durationMs } from '../duration.js';
-import { cancelExecution } from '../../store/executions.js';
+import { TERMINAL_STATUSES, cancelExecution } from '../../store/executions.js';
 import type { StepHost } from '../step-host.js';
 
 /** Nested runs deeper than this fail: a workflow calling itself forever must end. */
 export const MAX_CALL_DEPTH = 10;
 /** A parent waiting on a child looks again this often, should a wake-up ever be missed. */
 const RECHECK_MS = 5 * 60_000;
-const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 interface ChildTarget {
   id: string;
@@ -57,7 +56,7 @@ export async function callWorkflow(
     // The step's timeout covers every attempt, from when the step first started a child.
     const deadline =
       typeof step.timeout === 'string' ? rec.started_at.getTime() + durationMs(step.timeout) : Infinity;
-    if (!TERMINAL.has(child.status)) {
+    if (!TERMINAL_STATUSES.has(child.status)) {
       if (clock.now() >= deadline) {
         await cancelExecution(db, host.execution.workspace_id, childId!);
         throw new StepFailure(
