@@ -21,9 +21,14 @@ import { ApprovalLinkSigner } from './domain/approval-token.js';
 import { WebhookService } from './services/webhooks.js';
 import { ApprovalService } from './services/approvals.js';
 import { ExpressionRuntime } from './engine/expressions.js';
-import { BuiltInActions } from './integrations/actions.js';
+import { AppRuntime } from './integrations/apps/app-runtime.js';
+import { AppCatalogue } from './integrations/apps/catalogue.js';
+import { nativeHandlers } from './integrations/apps/native-handlers.js';
+import { OAuth2Tokens } from './integrations/apps/oauth2.js';
+import { OutboundHttp } from './integrations/http/outbound.js';
 import { HttpClient } from './integrations/http/request.js';
-import { SsrfGuard } from './integrations/http/ssrf-guard.js';
+import { AppService } from './services/apps.js';
+import { IntegrationService } from './services/integrations.js';
 import { WorkspaceService } from './services/workspaces.js';
 import { Database } from './store/database.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './store/embedded-postgres.js';
@@ -49,6 +54,8 @@ export interface Services {
   activityLogs: ActivityLogService;
   webhooks: WebhookService;
   approvals: ApprovalService;
+  apps: AppService;
+  integrations: IntegrationService;
   /** Tells waiting callers that runs ended; closed with the HTTP server. */
   finished: FinishedRuns;
   queue: RunQueue;
@@ -99,10 +106,31 @@ export function createServices(
     syncTimeoutMs: config.webhookSyncTimeoutMs,
     publicUrl: config.publicUrl,
   });
+  const expressions = new ExpressionRuntime();
+  const code = new LazyCodeSandbox({ size: config.codeWorkers });
+  const outbound = new OutboundHttp({ allow: config.httpAllowNetworks });
+  const native = nativeHandlers(new HttpClient(outbound));
+  const catalogue = new AppCatalogue(db, new Set([...native.handlers.keys(), ...native.tests.keys()]));
+  const integrations = new IntegrationService({
+    db,
+    keyring,
+    audit,
+    pageTokens,
+    catalogue,
+    runtime: new AppRuntime({
+      http: outbound,
+      expressions,
+      code,
+      handlers: native.handlers,
+      tests: native.tests,
+      oauth: new OAuth2Tokens(outbound),
+      catalogue,
+    }),
+  });
   const executor = new Executor({
     db,
     clock,
-    expressions: new ExpressionRuntime(),
+    expressions,
     async resolveSecrets(workspaceId, names) {
       const out: Record<string, string> = {};
       for (const name of names) {
@@ -112,9 +140,9 @@ export function createServices(
       return out;
     },
     resolveVariables: (workspaceId, names) => variables.valuesByName(workspaceId, names),
-    actions: new BuiltInActions(new HttpClient({ guard: new SsrfGuard(config.httpAllowNetworks) })),
+    actions: integrations,
     queue,
-    code: new LazyCodeSandbox({ size: config.codeWorkers }),
+    code,
     approvals: { signer: approvalLinks, publicUrl: config.publicUrl },
     inlineOutputBytes: config.stepOutputInlineBytes,
     maxExecutionBytes: config.executionMaxBytes,
@@ -133,11 +161,25 @@ export function createServices(
     executions,
     activityLogs: new ActivityLogService({ db, clock, pageTokens }),
     executor,
-    workflows: new WorkflowService({ db, audit, pageTokens, webhooks }),
+    workflows: new WorkflowService({
+      db,
+      audit,
+      pageTokens,
+      webhooks,
+      actions: async (workspaceId) => {
+        const names = new Set<string>();
+        for (const app of await catalogue.list(workspaceId))
+          for (const action of Object.keys(app.manifest.actions))
+            names.add(`${app.manifest.identifier}.${action}`);
+        return names;
+      },
+    }),
     webhooks,
     queue,
     finished,
     approvals: new ApprovalService({ db, clock, audit, signer: approvalLinks }),
+    apps: new AppService({ db, audit, catalogue }),
+    integrations,
     async maintain() {
       // Picks up a data key rotated by another process, so new values are sealed with it.
       await keyring.load();

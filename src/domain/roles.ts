@@ -38,13 +38,37 @@ export const PERMISSIONS = [
   'workflows.edit',
   'workflows.publish',
   'workflows.run',
+  'apps.read',
+  'apps.manage',
+  'integrations.read',
+  'integrations.manage',
+  'integrations.execute',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const VIEWER: Permission[] = ['workspace.read', 'variables.read', 'workflows.read'];
+const VIEWER: Permission[] = [
+  'workspace.read',
+  'variables.read',
+  'workflows.read',
+  'apps.read',
+  'integrations.read',
+];
 const OPERATOR: Permission[] = [...VIEWER, 'workflows.run'];
-const CREATOR: Permission[] = [...OPERATOR, 'secrets.read', 'users.read', 'workflows.edit'];
-const CONTRIBUTOR: Permission[] = [...CREATOR, 'secrets.manage', 'variables.manage', 'workflows.publish'];
+const CREATOR: Permission[] = [
+  ...OPERATOR,
+  'secrets.read',
+  'users.read',
+  'workflows.edit',
+  'integrations.execute',
+];
+const CONTRIBUTOR: Permission[] = [
+  ...CREATOR,
+  'secrets.manage',
+  'variables.manage',
+  'workflows.publish',
+  'apps.manage',
+  'integrations.manage',
+];
 const OWNER: Permission[] = [...PERMISSIONS];
 
 export const ROLE_PERMISSIONS: Record<RoleName, ReadonlySet<Permission>> = {

@@ -31,6 +31,18 @@ export type { ExecutorDeps } from './step-host.js';
 /** Failures no retry can mend. */
 const NOT_RETRYABLE = new Set([
   'INVALID_INPUT',
+  'INVALID_CONFIGURATION',
+  'INVALID_RESPONSE',
+  'AUTH_FAILED',
+  'NOT_FOUND',
+  'REMOTE_REJECTED',
+  'TLS_FAILED',
+  'INTEGRATION_NOT_FOUND',
+  'INTEGRATION_MISMATCH',
+  'INTEGRATION_REQUIRED',
+  'INTEGRATION_EXPIRED',
+  'INTEGRATION_INCOMPLETE',
+  'RECIPIENT_REJECTED',
   'ADDRESS_BLOCKED',
   'ACTION_UNAVAILABLE',
   'RESPONSE_TOO_LARGE',
@@ -461,6 +473,7 @@ class Run implements StepHost {
           this.deps.actions.run(step.action as string, input, {
             signal,
             workspaceId: this.execution.workspace_id,
+            integration: typeof step.integration === 'string' ? step.integration : undefined,
           }),
         );
         await this.save(step, key, 'succeeded', { input, output });

@@ -5,6 +5,8 @@ export class ActionError extends Error {
     readonly code: string,
     message: string,
     readonly retryAfterMs?: number,
+    /** For INVALID_INPUT: the parameters at fault. */
+    readonly details?: { field: string; message: string }[],
   ) {
     super(message);
   }
@@ -16,6 +18,6 @@ export interface ActionRunner {
   run(
     action: string,
     input: unknown,
-    options: { signal: AbortSignal; workspaceId: string },
+    options: { signal: AbortSignal; workspaceId: string; integration?: string | undefined },
   ): Promise<unknown>;
 }

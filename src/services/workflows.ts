@@ -95,9 +95,13 @@ function invalid(problems: SourceProblem[], field: string): OspreyError {
   );
 }
 
-function parse(source: string, field: string): { definition: WorkflowDefinition; warnings: SourceProblem[] } {
+function parse(
+  source: string,
+  field: string,
+  actions: ReadonlySet<string>,
+): { definition: WorkflowDefinition; warnings: SourceProblem[] } {
   if (Buffer.byteLength(source) > 1_048_576) throw invalidArgument(field, `${field} must be at most 1 MiB`);
-  const result = validateDefinition(source);
+  const result = validateDefinition(source, actions);
   if (!result.definition) throw invalid(result.problems, field);
   return { definition: result.definition, warnings: result.problems };
 }
@@ -107,6 +111,8 @@ export interface WorkflowServiceDeps {
   audit: AuditService;
   pageTokens: PageTokenCodec;
   webhooks: WebhookService;
+  /** The actions ("app.action") the workspace's installed apps provide. */
+  actions(workspaceId: string): Promise<ReadonlySet<string>>;
 }
 
 /** Workflows as code: every save is an immutable revision; publishing picks the one triggers run. */
@@ -137,7 +143,7 @@ export class WorkflowService {
     source: string,
     field: string,
   ): Promise<{ revision: RevisionRow; updated: WorkflowRow }> {
-    const { definition, warnings } = parse(source, field);
+    const { definition, warnings } = parse(source, field, await this.deps.actions(principal.workspaceId));
     const revision = await insertRevision(tx, {
       id: newId(),
       workflow_id: id,
@@ -172,7 +178,7 @@ export class WorkflowService {
     field = 'yaml',
   ): Promise<{ workflow: WorkflowView; revision: RevisionView }> {
     authorize(principal, 'workflows.edit');
-    const { definition, warnings } = parse(source, field);
+    const { definition, warnings } = parse(source, field, await this.deps.actions(principal.workspaceId));
     return this.deps.db.transaction(async (tx) => {
       const id = newId();
       const revisionId = newId();

@@ -36,6 +36,7 @@ export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
   { table: 'secrets', column: 'value_encrypted', versionColumn: 'key_version' },
   { table: 'api_keys', column: 'secret_encrypted', versionColumn: 'secret_key_version' },
   { table: 'workflows', column: 'webhook_token_encrypted', versionColumn: 'webhook_key_version' },
+  { table: 'integrations', column: 'secrets_encrypted', versionColumn: 'secrets_key_version' },
 ];
 
 export function rowsBelowVersion(

@@ -47,3 +47,16 @@ export function ownerEmails(sql: Sql, workspaceId: string): Promise<{ email: str
     [workspaceId],
   );
 }
+
+/** Networks the workspace's steps may reach despite the SSRF rules. */
+export async function workspaceAllowedNetworks(sql: Sql, id: string): Promise<string[]> {
+  const row = await sql.one<{ http_allowed_networks: string[] }>(
+    'SELECT http_allowed_networks FROM workspaces WHERE id = $1',
+    [id],
+  );
+  return row?.http_allowed_networks ?? [];
+}
+
+export async function setWorkspaceAllowedNetworks(sql: Sql, id: string, networks: string[]): Promise<void> {
+  await sql.exec('UPDATE workspaces SET http_allowed_networks = $2 WHERE id = $1', [id, networks]);
+}

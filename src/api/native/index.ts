@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Services } from '../../app.js';
 import { apiKeyRoutes } from './api-keys.js';
+import { appRoutes } from './apps.js';
+import { integrationRoutes } from './integrations.js';
 import { auditLogRoutes } from './audit-logs.js';
 import { authRoutes } from './auth.js';
 import { secretRoutes } from './secrets.js';
@@ -30,6 +32,8 @@ export function nativeRoutes(services: Services): FastifyPluginAsyncTypebox {
       webhookRoutes,
       webhookAdminRoutes,
       approvalRoutes,
+      appRoutes,
+      integrationRoutes,
     ]) {
       await app.register(routes(services));
     }

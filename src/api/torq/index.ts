@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { torqIntegrationRoutes } from './integrations.js';
 import type { Services } from '../../app.js';
 import { invalidArgument } from '../../domain/errors.js';
 import { roleById, type RoleName } from '../../domain/roles.js';
@@ -55,6 +56,7 @@ function roleFromId(roleId: string | undefined): RoleName {
 export function torqRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     await app.register(torqWorkflowRoutes(services));
+    await app.register(torqIntegrationRoutes(services));
     const tags = ['torq'];
     app.get(
       '/audit_logs',

@@ -1,8 +1,9 @@
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { Cron } from 'croner';
 import { WORKFLOW_SCHEMA, type StepKind } from './definition-schema.js';
 import { checkExpression, findTemplates, referencedRoots } from './expressions.js';
+import { schemaProblems } from '../schema-problems.js';
 import { DefinitionSource, type PathPart, type SourceProblem } from './source.js';
 
 /** A validated definition. Steps keep their raw shape; the engine compiles them. */
@@ -41,48 +42,6 @@ function schemaValidator(): ReturnType<Ajv2020['compile']> {
     compiled = ajv.compile(WORKFLOW_SCHEMA);
   }
   return compiled;
-}
-
-function pointerToPath(pointer: string): PathPart[] {
-  if (!pointer) return [];
-  return pointer
-    .split('/')
-    .slice(1)
-    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-}
-
-/** ajv reports an `if/then` failure twice (the branch and the "must match then"); keep the useful ones. */
-function schemaProblems(source: DefinitionSource, errors: ErrorObject[]): SourceProblem[] {
-  const useful = errors.filter(
-    (e) =>
-      e.keyword !== 'if' &&
-      !(e.keyword === 'oneOf' && errors.some((o) => o !== e && o.instancePath.startsWith(e.instancePath))),
-  );
-  const seen = new Set<string>();
-  const out: SourceProblem[] = [];
-  for (const e of useful) {
-    const path = pointerToPath(e.instancePath);
-    let message = e.message ?? 'is invalid';
-    if (e.keyword === 'additionalProperties') {
-      const field = String(e.params.additionalProperty);
-      path.push(field);
-      message = `unknown field "${field}"`;
-    } else if (e.keyword === 'required') {
-      message = `${String(e.params.missingProperty)} is required`;
-    } else if (e.keyword === 'enum') {
-      message = `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
-    } else if (e.keyword === 'const') {
-      message = `must be ${JSON.stringify(e.params.allowedValue)}`;
-    }
-    const problem = source.problem(path, message);
-    const key = `${problem.path}|${message}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      out.push(problem);
-    }
-  }
-  return out;
 }
 
 interface StepVisit {
@@ -137,7 +96,11 @@ function eachString(value: unknown, path: PathPart[], fn: (text: string, path: P
 const NESTED_KEYS = new Set(['then', 'else', 'default', 'steps', 'cases', 'branches', 'notify']);
 const LITERAL_KEYS = new Set(['id', 'kind', 'source', 'name', 'description']);
 
-function semanticProblems(source: DefinitionSource, def: WorkflowDefinition): SourceProblem[] {
+function semanticProblems(
+  source: DefinitionSource,
+  def: WorkflowDefinition,
+  actions: ReadonlySet<string>,
+): SourceProblem[] {
   const problems: SourceProblem[] = [];
   const visits = walkSteps(def.steps);
   const ids = new Map<string, PathPart[]>();
@@ -166,7 +129,7 @@ function semanticProblems(source: DefinitionSource, def: WorkflowDefinition): So
     }
     if (step.kind === 'break' && !inLoop)
       problems.push(source.problem([...path, 'kind'], 'break is only allowed inside a loop'));
-    if (step.kind === 'action' && typeof step.action === 'string' && !BUILT_IN_ACTIONS.has(step.action)) {
+    if (step.kind === 'action' && typeof step.action === 'string' && !actions.has(step.action)) {
       problems.push(
         source.problem(
           [...path, 'action'],
@@ -225,7 +188,10 @@ function semanticProblems(source: DefinitionSource, def: WorkflowDefinition): So
 }
 
 /** Parses and validates a definition: syntax, schema, step ids, expressions, references, triggers. */
-export function validateDefinition(text: string): ValidationResult {
+export function validateDefinition(
+  text: string,
+  actions: ReadonlySet<string> = BUILT_IN_ACTIONS,
+): ValidationResult {
   const source = new DefinitionSource(text);
   if (source.syntaxProblems.length) return { definition: undefined, problems: source.syntaxProblems };
   if (source.value === null || typeof source.value !== 'object' || Array.isArray(source.value)) {
@@ -238,6 +204,6 @@ export function validateDefinition(text: string): ValidationResult {
   if (!validate(source.value))
     return { definition: undefined, problems: schemaProblems(source, validate.errors ?? []) };
   const definition = source.value as WorkflowDefinition;
-  const problems = semanticProblems(source, definition);
+  const problems = semanticProblems(source, definition, actions);
   return { definition: problems.some((p) => p.severity === 'error') ? undefined : definition, problems };
 }

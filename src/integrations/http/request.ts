@@ -1,9 +1,7 @@
-import { Agent, request } from 'undici';
 import { ActionError } from '../action-error.js';
-import type { SsrfGuard } from './ssrf-guard.js';
+import type { OutboundHttp, OutboundPolicy } from './outbound.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export interface HttpRequestInput {
   method?: string;
@@ -43,7 +41,7 @@ function parseInput(raw: unknown): HttpRequestInput {
   return { ...(input as unknown as HttpRequestInput), method };
 }
 
-function retryAfterMs(value: string | string[] | undefined): number | undefined {
+export function retryAfterMs(value: string | string[] | undefined): number | undefined {
   const v = Array.isArray(value) ? value[0] : value;
   if (!v) return undefined;
   const seconds = Number(v);
@@ -52,32 +50,13 @@ function retryAfterMs(value: string | string[] | undefined): number | undefined 
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
-export interface HttpClientOptions {
-  guard: SsrfGuard;
-  /** Largest response body read, in bytes. */
-  maxResponseBytes?: number;
-  connectTimeoutMs?: number;
-}
-
 /**
- * `http.request`: outbound HTTP for steps. Every connection's address is checked by the SSRF guard
- * after DNS resolution; redirects are followed by hand (each hop checked), bodies are capped, and
- * TLS certificates are verified.
+ * `http.request`: a generic outbound HTTP call for steps, through the guarded outbound client.
  */
 export class HttpClient {
-  readonly #agent: Agent;
-  readonly #guard: SsrfGuard;
-  readonly #maxBytes: number;
+  constructor(private readonly outbound: OutboundHttp) {}
 
-  constructor(options: HttpClientOptions) {
-    this.#guard = options.guard;
-    this.#maxBytes = options.maxResponseBytes ?? 10 * 1024 * 1024;
-    this.#agent = new Agent({
-      connect: { lookup: options.guard.lookup, timeout: options.connectTimeoutMs ?? 10_000 },
-    });
-  }
-
-  async run(raw: unknown, signal: AbortSignal): Promise<HttpRequestOutput> {
+  async run(raw: unknown, signal: AbortSignal, policy: OutboundPolicy = {}): Promise<HttpRequestOutput> {
     const input = parseInput(raw);
     const url = new URL(input.url);
     for (const [k, v] of Object.entries(input.query ?? {})) url.searchParams.append(k, String(v));
@@ -90,77 +69,25 @@ export class HttpClient {
         headers['content-type'] ??= 'application/json';
       }
     }
-    let method = input.method ?? 'GET';
-    let target = url;
-    for (let hop = 0; ; hop++) {
-      let res;
-      try {
-        this.#guard.checkLiteral(target.hostname);
-        res = await request(target, {
-          method: method as 'GET',
-          headers,
-          body: body ?? null,
-          dispatcher: this.#agent,
-          signal,
-        });
-      } catch (error) {
-        const cause = (error as { cause?: unknown }).cause;
-        const e =
-          (error as Error).name === 'BlockedAddressError'
-            ? error
-            : cause instanceof Error && cause.name === 'BlockedAddressError'
-              ? cause
-              : undefined;
-        if (e) throw new ActionError('ADDRESS_BLOCKED', (e as Error).message);
-        if (signal.aborted) throw new ActionError('STEP_TIMEOUT', 'the request timed out');
-        throw new ActionError('CONNECTION_FAILED', `${target.origin}: ${(error as Error).message}`);
-      }
-      if (REDIRECTS.has(res.statusCode) && typeof res.headers.location === 'string') {
-        await res.body.dump();
-        if (hop >= (input.max_redirects ?? 5))
-          throw new ActionError('TOO_MANY_REDIRECTS', `more than ${input.max_redirects ?? 5} redirects`);
-        target = new URL(res.headers.location, target);
-        if (res.statusCode === 303) {
-          method = 'GET';
-          body = undefined;
-        }
-        continue;
-      }
-      const text = await this.#read(res.body);
-      const responseHeaders: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers))
-        if (v !== undefined) responseHeaders[k] = Array.isArray(v) ? v.join(', ') : v;
-      const output: HttpRequestOutput = {
-        status_code: res.statusCode,
-        headers: responseHeaders,
-        api_object: parseBody(text, responseHeaders['content-type']),
-      };
-      if (res.statusCode >= 400 && input.fail_on_error_status !== false) {
-        const retryable = res.statusCode === 429 || res.statusCode >= 500;
-        throw new ActionError(
-          'HTTP_ERROR',
-          `${method} ${target.origin}${target.pathname} answered ${res.statusCode}`,
-          retryable ? (retryAfterMs(res.headers['retry-after']) ?? 0) : undefined,
-        );
-      }
-      return output;
+    const method = input.method ?? 'GET';
+    const res = await this.outbound.send(
+      { method, url, headers, body, signal, maxRedirects: input.max_redirects ?? 5 },
+      policy,
+    );
+    const output: HttpRequestOutput = {
+      status_code: res.status,
+      headers: res.headers,
+      api_object: parseBody(res.text, res.headers['content-type']),
+    };
+    if (res.status >= 400 && input.fail_on_error_status !== false) {
+      const retryable = res.status === 429 || res.status >= 500;
+      throw new ActionError(
+        'HTTP_ERROR',
+        `${method} ${res.url.origin}${res.url.pathname} answered ${res.status}`,
+        retryable ? (retryAfterMs(res.headers['retry-after']) ?? 0) : undefined,
+      );
     }
-  }
-
-  async #read(stream: AsyncIterable<Buffer>): Promise<string> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of stream) {
-      size += chunk.length;
-      if (size > this.#maxBytes)
-        throw new ActionError('RESPONSE_TOO_LARGE', `the response is larger than ${this.#maxBytes} bytes`);
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks).toString('utf8');
-  }
-
-  async close(): Promise<void> {
-    await this.#agent.close();
+    return output;
   }
 }
 

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ActionError } from '../action-error.js';
+import { OutboundHttp } from './outbound.js';
 import { HttpClient } from './request.js';
 import { SsrfGuard } from './ssrf-guard.js';
 
@@ -64,7 +65,8 @@ describe('http.request against a local server', () => {
   }
 
   it('refuses a hostname that resolves to a private address, and a literal one, with a clear error', async () => {
-    const client = new HttpClient({ guard: new SsrfGuard() });
+    const outbound = new OutboundHttp({ allow: [] });
+    const client = new HttpClient(outbound);
     try {
       const byName = await refused(client, `http://localhost:${port}/json`);
       assert.equal(byName.code, 'ADDRESS_BLOCKED');
@@ -80,12 +82,13 @@ describe('http.request against a local server', () => {
       );
       assert.equal((await refused(client, 'http://10.0.0.1/')).code, 'ADDRESS_BLOCKED');
     } finally {
-      await client.close();
+      await outbound.close();
     }
   });
 
   it('works for an allow-listed address, and refuses a redirect to a blocked one', async () => {
-    const client = new HttpClient({ guard: new SsrfGuard(['127.0.0.0/8']) });
+    const outbound = new OutboundHttp({ allow: ['127.0.0.0/8'] });
+    const client = new HttpClient(outbound);
     try {
       const ok = await client.run({ url: `http://127.0.0.1:${port}/json` }, AbortSignal.timeout(5000));
       assert.deepEqual(ok.api_object, { ok: true });
@@ -94,7 +97,7 @@ describe('http.request against a local server', () => {
       assert.equal(redirected.code, 'ADDRESS_BLOCKED');
       assert.equal((await refused(client, 'file:///etc/passwd')).code, 'INVALID_INPUT');
     } finally {
-      await client.close();
+      await outbound.close();
     }
   });
 });

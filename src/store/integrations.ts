@@ -1,0 +1,227 @@
+import type { Sql } from './database.js';
+
+export interface IntegrationRow {
+  id: string;
+  workspace_id: string;
+  name: string;
+  display_name: string;
+  description: string;
+  app: string;
+  app_version: string | null;
+  configuration: Record<string, unknown>;
+  secrets_encrypted: Buffer | null;
+  secrets_key_version: number | null;
+  is_default: boolean;
+  expires_at: Date | null;
+  allowed_networks: string[];
+  verify_tls: boolean;
+  timeout_ms: number;
+  retries: number;
+  rate_requests: number | null;
+  rate_seconds: number | null;
+  connectivity_status: string;
+  connectivity_message: string;
+  tested_at: Date | null;
+  last_used_at: Date | null;
+  created_at: Date;
+  created_by: string;
+  updated_at: Date;
+}
+
+/** The fields a create or an update writes. */
+export type IntegrationFields = Pick<
+  IntegrationRow,
+  | 'name'
+  | 'display_name'
+  | 'description'
+  | 'app_version'
+  | 'configuration'
+  | 'secrets_encrypted'
+  | 'secrets_key_version'
+  | 'is_default'
+  | 'expires_at'
+  | 'allowed_networks'
+  | 'verify_tls'
+  | 'timeout_ms'
+  | 'retries'
+  | 'rate_requests'
+  | 'rate_seconds'
+>;
+
+const COLUMNS = `id, workspace_id, name, display_name, description, app, app_version, configuration,
+  secrets_encrypted, secrets_key_version, is_default, expires_at, allowed_networks, verify_tls,
+  timeout_ms, retries, rate_requests, rate_seconds, connectivity_status, connectivity_message,
+  tested_at, last_used_at, created_at, created_by, updated_at`;
+
+export async function insertIntegration(
+  sql: Sql,
+  row: IntegrationFields & { id: string; workspace_id: string; app: string; created_by: string },
+): Promise<IntegrationRow> {
+  if (row.is_default) await clearDefault(sql, row.workspace_id, row.app);
+  return (await sql.one<IntegrationRow>(
+    `INSERT INTO integrations (id, workspace_id, name, display_name, description, app, app_version,
+       configuration, secrets_encrypted, secrets_key_version, is_default, expires_at, allowed_networks,
+       verify_tls, timeout_ms, retries, rate_requests, rate_seconds, created_by)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+     RETURNING ${COLUMNS}`,
+    [
+      row.id,
+      row.workspace_id,
+      row.name,
+      row.display_name,
+      row.description,
+      row.app,
+      row.app_version,
+      JSON.stringify(row.configuration),
+      row.secrets_encrypted,
+      row.secrets_key_version,
+      row.is_default,
+      row.expires_at,
+      row.allowed_networks,
+      row.verify_tls,
+      row.timeout_ms,
+      row.retries,
+      row.rate_requests,
+      row.rate_seconds,
+      row.created_by,
+    ],
+  ))!;
+}
+
+export async function updateIntegration(
+  sql: Sql,
+  workspaceId: string,
+  id: string,
+  app: string,
+  row: IntegrationFields,
+): Promise<IntegrationRow> {
+  if (row.is_default) await clearDefault(sql, workspaceId, app, id);
+  return (await sql.one<IntegrationRow>(
+    `UPDATE integrations SET name = $3, display_name = $4, description = $5, app_version = $6,
+       configuration = $7, secrets_encrypted = $8, secrets_key_version = $9, is_default = $10,
+       expires_at = $11, allowed_networks = $12, verify_tls = $13, timeout_ms = $14, retries = $15,
+       rate_requests = $16, rate_seconds = $17, updated_at = now(),
+       connectivity_status = 'untested', connectivity_message = '', tested_at = NULL
+     WHERE workspace_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
+    [
+      workspaceId,
+      id,
+      row.name,
+      row.display_name,
+      row.description,
+      row.app_version,
+      JSON.stringify(row.configuration),
+      row.secrets_encrypted,
+      row.secrets_key_version,
+      row.is_default,
+      row.expires_at,
+      row.allowed_networks,
+      row.verify_tls,
+      row.timeout_ms,
+      row.retries,
+      row.rate_requests,
+      row.rate_seconds,
+    ],
+  ))!;
+}
+
+async function clearDefault(sql: Sql, workspaceId: string, app: string, except = ''): Promise<void> {
+  await sql.exec(
+    'UPDATE integrations SET is_default = false WHERE workspace_id = $1 AND app = $2 AND is_default AND id::text <> $3',
+    [workspaceId, app, except],
+  );
+}
+
+/** By id or by name. */
+export function integrationByRef(
+  sql: Sql,
+  workspaceId: string,
+  ref: string,
+  lock = false,
+): Promise<IntegrationRow | undefined> {
+  return sql.one<IntegrationRow>(
+    `SELECT ${COLUMNS} FROM integrations
+      WHERE workspace_id = $1 AND (name = $2 OR id::text = $2) ${lock ? 'FOR UPDATE' : ''}`,
+    [workspaceId, ref],
+  );
+}
+
+export function defaultIntegration(
+  sql: Sql,
+  workspaceId: string,
+  app: string,
+): Promise<IntegrationRow | undefined> {
+  return sql.one<IntegrationRow>(
+    `SELECT ${COLUMNS} FROM integrations WHERE workspace_id = $1 AND app = $2 AND is_default`,
+    [workspaceId, app],
+  );
+}
+
+export function integrationsPage(
+  sql: Sql,
+  workspaceId: string,
+  filter: { app?: string | undefined },
+  afterName: string | undefined,
+  limit: number,
+): Promise<IntegrationRow[]> {
+  return sql.rows<IntegrationRow>(
+    `SELECT ${COLUMNS} FROM integrations
+      WHERE workspace_id = $1 AND ($2::text IS NULL OR app = $2) AND ($3::text IS NULL OR name > $3)
+      ORDER BY name LIMIT $4`,
+    [workspaceId, filter.app ?? null, afterName ?? null, limit],
+  );
+}
+
+export function countIntegrationsUsing(
+  sql: Sql,
+  workspaceId: string,
+  app: string,
+  version: string | null,
+): Promise<{ name: string }[]> {
+  return sql.rows(
+    'SELECT name FROM integrations WHERE workspace_id = $1 AND app = $2 AND app_version IS NOT DISTINCT FROM $3 ORDER BY name',
+    [workspaceId, app, version],
+  );
+}
+
+export async function deleteIntegration(sql: Sql, workspaceId: string, id: string): Promise<void> {
+  await sql.exec('DELETE FROM integrations WHERE workspace_id = $1 AND id = $2', [workspaceId, id]);
+}
+
+export async function recordConnectivity(
+  sql: Sql,
+  id: string,
+  status: string,
+  message: string,
+): Promise<Date> {
+  const row = await sql.one<{ tested_at: Date }>(
+    `UPDATE integrations SET connectivity_status = $2, connectivity_message = $3, tested_at = now()
+      WHERE id = $1 RETURNING tested_at`,
+    [id, status, message],
+  );
+  return row?.tested_at ?? new Date();
+}
+
+export async function touchIntegration(sql: Sql, id: string): Promise<void> {
+  await sql.exec('UPDATE integrations SET last_used_at = now() WHERE id = $1', [id]);
+}
+
+/**
+ * Takes one slot of the integration's rate limit (GCRA: at most `requests` per `seconds`, bursts up
+ * to `requests`) and answers how long to wait before sending, in ms. Atomic across processes.
+ */
+export async function takeRateSlot(sql: Sql, id: string): Promise<number> {
+  const row = await sql.one<{ wait_ms: number }>(
+    `WITH cur AS (
+       SELECT id, greatest(coalesce(rate_tat, clock_timestamp()), clock_timestamp()) AS tat,
+              make_interval(secs => rate_seconds::float8 / rate_requests) AS step,
+              make_interval(secs => rate_seconds::float8) AS span
+         FROM integrations WHERE id = $1 AND rate_requests IS NOT NULL FOR UPDATE
+     )
+     UPDATE integrations i SET rate_tat = cur.tat + cur.step
+       FROM cur WHERE i.id = cur.id
+     RETURNING greatest(0, extract(epoch FROM (cur.tat + cur.step - cur.span - clock_timestamp())) * 1000)::float8 AS wait_ms`,
+    [id],
+  );
+  return row ? Math.ceil(row.wait_ms) : 0;
+}
