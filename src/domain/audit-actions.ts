@@ -44,6 +44,7 @@ export const AUDIT_ACTIONS = {
   executionRetried: 'Execution retried',
   executionCancelled: 'Execution cancelled',
   approvalDecided: 'Approval decided',
+  workspaceNetworkPolicyUpdated: 'Workspace network policy updated',
 } as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[keyof typeof AUDIT_ACTIONS];

@@ -25,6 +25,7 @@ export const ROLE_DESCRIPTIONS: Record<RoleName, string> = {
 export const PERMISSIONS = [
   'workspace.read',
   'workspace.create',
+  'workspace.manage',
   'users.read',
   'users.manage',
   'api_keys.read',

@@ -7,6 +7,8 @@ import type { Database, Sql } from '../store/database.js';
 import { UniqueViolation } from '../store/pg-errors.js';
 import { insertMembership, insertUser } from '../store/users.js';
 import {
+  setWorkspaceAllowedNetworks,
+  workspaceAllowedNetworks,
   countWorkspaces,
   insertWorkspace,
   ownerEmails,
@@ -16,6 +18,7 @@ import {
   type WorkspaceRow,
 } from '../store/workspaces.js';
 import type { ApiKeyService } from './api-keys.js';
+import { checkCidrs } from './integrations.js';
 import type { AuditService } from './audit.js';
 
 /** The workspace object of `POST /v1alpha/workspaces` (usage counters are 0 until those resources exist). */
@@ -163,6 +166,34 @@ export class WorkspaceService {
     const row = id === principal.workspaceId ? await workspaceById(this.deps.db, id) : undefined;
     if (!row) throw notFound('WORKSPACE_NOT_FOUND', 'workspace', id);
     return this.#view(this.deps.db, row);
+  }
+
+  /** The networks the workspace's steps may reach despite the SSRF rules. */
+  async networkPolicy(principal: Principal, id: string): Promise<{ allowed_networks: string[] }> {
+    authorize(principal, 'workspace.read');
+    if (id !== principal.workspaceId) throw notFound('WORKSPACE_NOT_FOUND', 'workspace', id);
+    return { allowed_networks: await workspaceAllowedNetworks(this.deps.db, id) };
+  }
+
+  async setNetworkPolicy(
+    principal: Principal,
+    id: string,
+    allowed: string[],
+  ): Promise<{ allowed_networks: string[] }> {
+    authorize(principal, 'workspace.manage');
+    if (id !== principal.workspaceId) throw notFound('WORKSPACE_NOT_FOUND', 'workspace', id);
+    checkCidrs('allowed_networks', allowed);
+    const networks = [...new Set(allowed)];
+    await this.deps.db.transaction(async (tx) => {
+      await setWorkspaceAllowedNetworks(tx, id, networks);
+      await this.deps.audit.record(tx, principal, {
+        action: AUDIT_ACTIONS.workspaceNetworkPolicyUpdated,
+        resourceId: id,
+        resourceName: principal.workspaceName,
+        extraData: { allowed_networks: networks },
+      });
+    });
+    return { allowed_networks: networks };
   }
 
   byName(name: string): Promise<WorkspaceRow | undefined> {

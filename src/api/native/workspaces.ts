@@ -42,5 +42,39 @@ export function workspaceRoutes(services: Services): FastifyPluginAsyncTypebox {
           .status(201)
           .send(await services.workspaces.create(principalOf(request), { name: request.body.name.trim() })),
     );
+    app.get(
+      '/workspaces/:id/network-policy',
+      { schema: { tags, params: IdParams, response: ok() } },
+      async (request) => ({
+        network_policy: await services.workspaces.networkPolicy(principalOf(request), request.params.id),
+      }),
+    );
+    app.put(
+      '/workspaces/:id/network-policy',
+      {
+        schema: {
+          tags,
+          summary: "Networks the workspace's steps may reach despite the SSRF rules",
+          params: IdParams,
+          body: Type.Object(
+            {
+              allowed_networks: Type.Array(Type.String({ maxLength: 50 }), {
+                maxItems: 100,
+                description: 'IP addresses or CIDR ranges, e.g. 10.20.0.0/16',
+              }),
+            },
+            { additionalProperties: false },
+          ),
+          response: ok(),
+        },
+      },
+      async (request) => ({
+        network_policy: await services.workspaces.setNetworkPolicy(
+          principalOf(request),
+          request.params.id,
+          request.body.allowed_networks,
+        ),
+      }),
+    );
   };
 }

@@ -1,9 +1,12 @@
 /** The JSON Schema of an app manifest (docs/app-manifests.md documents every field). */
 
 const template = { type: 'string', maxLength: 20_000 } as const;
+/** A map of templates, or one template that renders to the whole map. */
 const templateMap = {
-  type: 'object',
-  additionalProperties: { type: ['string', 'number', 'boolean', 'null'] },
+  oneOf: [
+    { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] } },
+    { type: 'string', pattern: '^\\s*\\{\\{[\\s\\S]*\\}\\}\\s*$' },
+  ],
 } as const;
 const identifier = { type: 'string', pattern: '^[a-z][a-z0-9_]{1,39}$' } as const;
 const actionName = { type: 'string', pattern: '^[a-z][a-z0-9_]{0,63}$' } as const;

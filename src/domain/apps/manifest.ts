@@ -39,10 +39,10 @@ export interface RequestTemplate {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD';
   path?: string;
   url?: string;
-  query?: Record<string, unknown>;
-  headers?: Record<string, unknown>;
+  query?: Record<string, unknown> | string;
+  headers?: Record<string, unknown> | string;
   json?: unknown;
-  form?: Record<string, unknown>;
+  form?: Record<string, unknown> | string;
   body?: string;
   accept_status?: number[];
   response?: 'json' | 'text';

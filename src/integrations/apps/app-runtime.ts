@@ -211,13 +211,13 @@ export class AppRuntime {
         `${manifest.title}: the request URL is not an http(s) URL: ${scrub.touches(urlText) ? '[secret]' : urlText}`,
       );
     }
-    for (const [k, v] of Object.entries((await this.#render(req.query ?? {}, scope)) as object)) {
+    for (const [k, v] of Object.entries(asMap(await this.#render(req.query ?? {}, scope)))) {
       if (v === null || v === undefined) continue;
       for (const item of Array.isArray(v) ? v : [v]) url.searchParams.append(k, String(item));
     }
     const headers: Record<string, string> = { 'user-agent': 'Osprey' };
     if (req.response !== 'text') headers.accept = 'application/json';
-    for (const [k, v] of Object.entries((await this.#render(req.headers ?? {}, scope)) as object))
+    for (const [k, v] of Object.entries(asMap(await this.#render(req.headers ?? {}, scope))))
       if (v !== null && v !== undefined) headers[k.toLowerCase()] = String(v);
     let body: string | undefined;
     if (req.json !== undefined) {
@@ -225,7 +225,7 @@ export class AppRuntime {
       headers['content-type'] ??= 'application/json';
     } else if (req.form !== undefined) {
       const form = new URLSearchParams();
-      for (const [k, v] of Object.entries((await this.#render(req.form, scope)) as object)) {
+      for (const [k, v] of Object.entries(asMap(await this.#render(req.form, scope)))) {
         if (v === null || v === undefined) continue;
         for (const item of Array.isArray(v) ? v : [v])
           form.append(k, typeof item === 'object' ? JSON.stringify(item) : String(item));
@@ -361,6 +361,12 @@ export class AppRuntime {
       }
     }
   }
+}
+
+function asMap(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
 }
 
 function newScope(params: Record<string, unknown>, config: Record<string, unknown>): Scope {
