@@ -213,12 +213,12 @@ export class AppRuntime {
     }
     for (const [k, v] of Object.entries(asMap(await this.#render(req.query ?? {}, scope)))) {
       if (v === null || v === undefined) continue;
-      for (const item of Array.isArray(v) ? v : [v]) url.searchParams.append(k, String(item));
+      for (const item of Array.isArray(v) ? v : [v]) url.searchParams.append(k, scalar(item));
     }
     const headers: Record<string, string> = { 'user-agent': 'Osprey' };
     if (req.response !== 'text') headers.accept = 'application/json';
     for (const [k, v] of Object.entries(asMap(await this.#render(req.headers ?? {}, scope))))
-      if (v !== null && v !== undefined) headers[k.toLowerCase()] = String(v);
+      if (v !== null && v !== undefined) headers[k.toLowerCase()] = scalar(v);
     let body: string | undefined;
     if (req.json !== undefined) {
       body = JSON.stringify(await this.#render(req.json, scope));
@@ -228,7 +228,7 @@ export class AppRuntime {
       for (const [k, v] of Object.entries(asMap(await this.#render(req.form, scope)))) {
         if (v === null || v === undefined) continue;
         for (const item of Array.isArray(v) ? v : [v])
-          form.append(k, typeof item === 'object' ? JSON.stringify(item) : String(item));
+          form.append(k, scalar(item));
       }
       body = form.toString();
       headers['content-type'] ??= 'application/x-www-form-urlencoded';
@@ -361,6 +361,11 @@ export class AppRuntime {
       }
     }
   }
+}
+
+/** A query, header or form value as text: objects and lists as JSON. */
+function scalar(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 function asMap(value: unknown): Record<string, unknown> {
