@@ -252,7 +252,10 @@ describe('workflows: definitions, revisions, publishing', () => {
 
   it('omits extra_data.tags for a workflow without tags, and blocks publishing a revision with warnings', async () => {
     const { workflow } = await create(
-      SOURCE.replace('tags: [enrichment]\n', '').replace('action: http.request', 'action: jira.create_issue'),
+      SOURCE.replace('tags: [enrichment]\n', '').replace(
+        'action: http.request',
+        'action: nosuchapp.create_issue',
+      ),
     );
     const [entry] = await auditFor(workflow.id);
     assert.equal('tags' in (entry?.extra_data ?? {}), false);

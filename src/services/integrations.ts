@@ -93,11 +93,10 @@ export interface IntegrationServiceDeps {
   runtime: AppRuntime;
 }
 
-function toView(row: IntegrationRow, app: AppManifest | undefined, now = Date.now()): IntegrationView {
+function toView(row: IntegrationRow, now = Date.now()): IntegrationView {
+  // Secret fields that are set read as the mask; those never set are absent.
   const configuration: Record<string, unknown> = { ...row.configuration };
-  for (const key of app ? secretFields(app) : []) if (row.secrets_encrypted) configuration[key] = SECRET_MASK;
-  // Secret fields that were never set are absent; the masked ones were set.
-  if (app) for (const key of secretFields(app)) if (!(key in configuration)) delete configuration[key];
+  for (const key of row.secret_keys) configuration[key] = SECRET_MASK;
   return {
     id: row.id,
     name: row.name,
@@ -182,7 +181,7 @@ export class IntegrationService implements ActionRunner {
         resourceName: name,
         extraData: { app: row.app, app_version: row.app_version },
       });
-      return toView(row, app.manifest);
+      return toView(row);
     });
   }
 
@@ -198,19 +197,12 @@ export class IntegrationService implements ActionRunner {
       (after, limit) =>
         integrationsPage(this.deps.db, principal.workspaceId, { app: query.app }, after, limit),
     );
-    const views: IntegrationView[] = [];
-    for (const row of rows) {
-      const app = await this.deps.catalogue.resolve(principal.workspaceId, row.app, row.app_version);
-      views.push(toView(row, app?.manifest));
-    }
-    return { integrations: views, ...rest };
+    return { integrations: rows.map((row) => toView(row)), ...rest };
   }
 
   async get(principal: Principal, ref: string): Promise<IntegrationView> {
     authorize(principal, 'integrations.read');
-    const row = await this.#row(principal.workspaceId, ref);
-    const app = await this.deps.catalogue.resolve(principal.workspaceId, row.app, row.app_version);
-    return toView(row, app?.manifest);
+    return toView(await this.#row(principal.workspaceId, ref));
   }
 
   async update(principal: Principal, ref: string, patch: IntegrationInput): Promise<IntegrationView> {
@@ -263,7 +255,7 @@ export class IntegrationService implements ActionRunner {
         },
       });
       this.#forget(before);
-      return toView(row, app.manifest);
+      return toView(row);
     });
   }
 
@@ -290,11 +282,11 @@ export class IntegrationService implements ActionRunner {
   ): Promise<{ status: 'success' | 'failed'; message: string; tested_at: string; error_code?: string }> {
     authorize(principal, 'integrations.execute');
     const row = await this.#row(principal.workspaceId, ref);
-    const r = await this.#resolve(principal.workspaceId, row.app, row.name, true);
     let status: 'success' | 'failed' = 'success';
     let message = 'connected';
     let code: string | undefined;
     try {
+      const r = await this.#resolve(principal.workspaceId, row.app, row.name, true);
       const result = await this.deps.runtime.test({ ...this.#call(r), signal: AbortSignal.timeout(60_000) });
       if (result.status_code) message = `connected (HTTP ${result.status_code})`;
     } catch (error) {
@@ -539,6 +531,7 @@ export class IntegrationService implements ActionRunner {
       configuration: config,
       secrets_encrypted: sealed?.data ?? null,
       secrets_key_version: sealed?.version ?? null,
+      secret_keys: Object.keys(secrets).sort(),
       is_default: input.is_default ?? before?.is_default ?? false,
       expires_at: expiresAt,
       allowed_networks: allowed,

@@ -11,6 +11,8 @@ export interface IntegrationRow {
   configuration: Record<string, unknown>;
   secrets_encrypted: Buffer | null;
   secrets_key_version: number | null;
+  /** Which secret fields are set (their values are sealed in secrets_encrypted). */
+  secret_keys: string[];
   is_default: boolean;
   expires_at: Date | null;
   allowed_networks: string[];
@@ -38,6 +40,7 @@ export type IntegrationFields = Pick<
   | 'configuration'
   | 'secrets_encrypted'
   | 'secrets_key_version'
+  | 'secret_keys'
   | 'is_default'
   | 'expires_at'
   | 'allowed_networks'
@@ -49,7 +52,7 @@ export type IntegrationFields = Pick<
 >;
 
 const COLUMNS = `id, workspace_id, name, display_name, description, app, app_version, configuration,
-  secrets_encrypted, secrets_key_version, is_default, expires_at, allowed_networks, verify_tls,
+  secrets_encrypted, secrets_key_version, secret_keys, is_default, expires_at, allowed_networks, verify_tls,
   timeout_ms, retries, rate_requests, rate_seconds, connectivity_status, connectivity_message,
   tested_at, last_used_at, created_at, created_by, updated_at`;
 
@@ -61,8 +64,8 @@ export async function insertIntegration(
   return (await sql.one<IntegrationRow>(
     `INSERT INTO integrations (id, workspace_id, name, display_name, description, app, app_version,
        configuration, secrets_encrypted, secrets_key_version, is_default, expires_at, allowed_networks,
-       verify_tls, timeout_ms, retries, rate_requests, rate_seconds, created_by)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+       verify_tls, timeout_ms, retries, rate_requests, rate_seconds, created_by, secret_keys)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
      RETURNING ${COLUMNS}`,
     [
       row.id,
@@ -84,6 +87,7 @@ export async function insertIntegration(
       row.rate_requests,
       row.rate_seconds,
       row.created_by,
+      row.secret_keys,
     ],
   ))!;
 }
@@ -100,7 +104,7 @@ export async function updateIntegration(
     `UPDATE integrations SET name = $3, display_name = $4, description = $5, app_version = $6,
        configuration = $7, secrets_encrypted = $8, secrets_key_version = $9, is_default = $10,
        expires_at = $11, allowed_networks = $12, verify_tls = $13, timeout_ms = $14, retries = $15,
-       rate_requests = $16, rate_seconds = $17, updated_at = now(),
+       rate_requests = $16, rate_seconds = $17, secret_keys = $18, updated_at = now(),
        connectivity_status = 'untested', connectivity_message = '', tested_at = NULL
      WHERE workspace_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
     [
@@ -121,11 +125,17 @@ export async function updateIntegration(
       row.retries,
       row.rate_requests,
       row.rate_seconds,
+      row.secret_keys,
     ],
   ))!;
 }
 
+/** Moves the default flag: serialised per workspace and app, so concurrent saves keep one default. */
 async function clearDefault(sql: Sql, workspaceId: string, app: string, except = ''): Promise<void> {
+  await sql.exec("SELECT pg_advisory_xact_lock(hashtext('integration-default:' || $1 || ':' || $2))", [
+    workspaceId,
+    app,
+  ]);
   await sql.exec(
     'UPDATE integrations SET is_default = false WHERE workspace_id = $1 AND app = $2 AND is_default AND id::text <> $3',
     [workspaceId, app, except],

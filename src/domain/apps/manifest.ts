@@ -96,7 +96,7 @@ const ajv = new Ajv2020({ allErrors: true, strict: false });
 addFormats.default(ajv);
 const validateShape = ajv.compile(MANIFEST_SCHEMA);
 /** A separate instance compiles the actions' parameter schemas (meta-validation included). */
-const paramsAjv = new Ajv2020({ allErrors: true, strict: false });
+const paramsAjv = new Ajv2020({ allErrors: true, strict: false, strictSchema: true });
 addFormats.default(paramsAjv);
 
 /** Parses and checks a manifest: structure, templates, parameter schemas, files and names. */
@@ -150,6 +150,13 @@ function semanticProblems(
         paramsAjv.compile(action.parameters);
       } catch (error) {
         at([...path, 'parameters'], `not a valid JSON Schema: ${(error as Error).message}`);
+      }
+    }
+    if (action.returns) {
+      try {
+        paramsAjv.compile(action.returns);
+      } catch (error) {
+        at([...path, 'returns'], `not a valid JSON Schema: ${(error as Error).message}`);
       }
     }
     if (action.code && options.files && !options.files.has(action.code))

@@ -206,9 +206,12 @@ export class AppRuntime {
       url = new URL(urlText);
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
     } catch {
+      const shown = scrub.touches(urlText) ? '[secret]' : urlText;
       throw new ActionError(
         'INVALID_CONFIGURATION',
-        `${manifest.title}: the request URL is not an http(s) URL: ${scrub.touches(urlText) ? '[secret]' : urlText}`,
+        /^(null|undefined)?$/.test(urlText.trim()) || urlText.trim() === '/'
+          ? `${manifest.title}: no URL to call; check the integration's configuration`
+          : `${manifest.title}: the request URL is not an http(s) URL: ${shown}`,
       );
     }
     for (const [k, v] of Object.entries(asMap(await this.#render(req.query ?? {}, scope)))) {
@@ -227,8 +230,7 @@ export class AppRuntime {
       const form = new URLSearchParams();
       for (const [k, v] of Object.entries(asMap(await this.#render(req.form, scope)))) {
         if (v === null || v === undefined) continue;
-        for (const item of Array.isArray(v) ? v : [v])
-          form.append(k, scalar(item));
+        for (const item of Array.isArray(v) ? v : [v]) form.append(k, scalar(item));
       }
       body = form.toString();
       headers['content-type'] ??= 'application/x-www-form-urlencoded';
@@ -324,6 +326,7 @@ export class AppRuntime {
     switch (auth.type) {
       case 'api_key': {
         const value = await text(auth.value);
+        if (value === '') return undefined; // nothing configured: no credential sent
         scrub.add(value);
         if (auth.in === 'query') url.searchParams.set(auth.name, value);
         else headers[auth.name.toLowerCase()] = value;
@@ -337,6 +340,7 @@ export class AppRuntime {
       }
       case 'bearer': {
         const token = await text(auth.token);
+        if (token === '') return undefined;
         scrub.add(token);
         headers.authorization = `Bearer ${token}`;
         return undefined;
@@ -421,7 +425,15 @@ function vendorMessage(text: string): string {
     if (Array.isArray(v)) return v.map(pick).filter(Boolean).join('; ') || undefined;
     if (v && typeof v === 'object') {
       const o = v as Record<string, unknown>;
-      return pick(o.message) ?? pick(o.detail) ?? pick(o.error_description) ?? pick(o.description);
+      // Elasticsearch: {type, reason}; Splunk: {type, text}.
+      const reason = pick(o.reason);
+      if (reason) return typeof o.type === 'string' ? `${o.type}: ${reason}` : reason;
+      const named =
+        pick(o.message) ?? pick(o.detail) ?? pick(o.error_description) ?? pick(o.description) ?? pick(o.text);
+      if (named) return named;
+      // A map of field to message (Jira's "errors").
+      const entries = Object.entries(o).filter(([, m]) => typeof m === 'string' && m);
+      return entries.length ? entries.map(([k, m]) => `${k}: ${String(m)}`).join('; ') : undefined;
     }
     return undefined;
   };
@@ -433,6 +445,7 @@ function vendorMessage(text: string): string {
     pick(o.message) ??
     pick(o.error_description) ??
     pick(o.detail) ??
+    pick(o.messages) ??
     pick(o.text);
   return found ? found.slice(0, 500) : '';
 }

@@ -28,6 +28,7 @@ CREATE TABLE integrations (
   configuration        jsonb NOT NULL DEFAULT '{}',
   secrets_encrypted    bytea,
   secrets_key_version  integer,
+  secret_keys          text[] NOT NULL DEFAULT '{}',
   is_default           boolean NOT NULL DEFAULT false,
   expires_at           timestamptz,
   allowed_networks     text[] NOT NULL DEFAULT '{}',
