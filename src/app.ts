@@ -166,13 +166,7 @@ export function createServices(
       audit,
       pageTokens,
       webhooks,
-      actions: async (workspaceId) => {
-        const names = new Set<string>();
-        for (const app of await catalogue.list(workspaceId))
-          for (const action of Object.keys(app.manifest.actions))
-            names.add(`${app.manifest.identifier}.${action}`);
-        return names;
-      },
+      actions: (workspaceId) => catalogue.actionShapes(workspaceId),
     }),
     webhooks,
     queue,

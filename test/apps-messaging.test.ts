@@ -310,13 +310,13 @@ describe('Slack app', () => {
     assert.match(message, /channel_not_found/);
   });
 
-  it('a wrong bot token fails with a clear error naming invalid_auth and the bot_token', async () => {
+  it('a wrong bot token fails with AUTH_FAILED, naming invalid_auth and the bot_token', async () => {
     const before = slack.requests.length;
     const message = await failed(
       badToken.id,
       'post_message',
       { channel: 'C0123SECOPS', text: 'x' },
-      'REMOTE_REJECTED',
+      'AUTH_FAILED',
     );
     assert.match(message, /invalid_auth/);
     assert.match(message, /bot_token/);
@@ -325,12 +325,12 @@ describe('Slack app', () => {
     assert.ok(!message.includes(WRONG_TOKEN));
   });
 
-  it('post_message without a bot token fails with not_authed; a webhook message without a webhook URL with INVALID_CONFIGURATION', async () => {
+  it('post_message without a bot token fails with AUTH_FAILED (not_authed); a webhook message without a webhook URL with INVALID_CONFIGURATION', async () => {
     const message = await failed(
       webhookOnly.id,
       'post_message',
       { channel: 'C0123SECOPS', text: 'x' },
-      'REMOTE_REJECTED',
+      'AUTH_FAILED',
     );
     assert.match(message, /not_authed/);
     const before = slack.requests.length;
@@ -562,7 +562,7 @@ steps:
       {},
     );
     assert.equal(x.status, 'succeeded', JSON.stringify(x.error));
-    assert.deepEqual(x.output, { code: 'REMOTE_REJECTED' });
+    assert.deepEqual(x.output, { code: 'AUTH_FAILED' });
   });
 
   it('never shows the bot token or the webhook URL in an answer', () => {

@@ -267,6 +267,39 @@ describe('workflows: definitions, revisions, publishing', () => {
     assert.equal(body.details[0]?.severity, 'warning');
   });
 
+  it("warns, with the line, when a step's literal parameters miss a required one or name an unknown one", async () => {
+    const yaml = `name: Params
+trigger: { type: on_demand }
+steps:
+  - id: good
+    kind: action
+    action: virustotal.get_ip_report
+    with: { ip: "{{ $.event.ip }}" }
+  - id: missing
+    kind: action
+    action: virustotal.get_ip_report
+    with: {}
+  - id: unknown
+    kind: action
+    action: virustotal.get_ip_report
+    with: { ip: 192.0.2.1, ipaddress: 192.0.2.1 }
+`;
+    const res = await t.request({ method: 'POST', url: '/v1/workflows', payload: { yaml } });
+    assert.equal(res.statusCode, 201, res.body);
+    const warnings = (
+      res.json() as { revision: { warnings: { path: string; line: number; message: string }[] } }
+    ).revision.warnings;
+    assert.deepEqual(
+      warnings.map((w) => [w.path, w.line]),
+      [
+        ['steps[1].with', 11],
+        ['steps[2].with.ipaddress', 15],
+      ],
+    );
+    assert.match(warnings[0]!.message, /virustotal.get_ip_report needs the parameter "ip"/);
+    assert.match(warnings[1]!.message, /"ipaddress" is not a parameter of virustotal.get_ip_report/);
+  });
+
   it('enforces roles: viewers read, creators edit but cannot publish, contributors publish', async () => {
     const { workflow } = await create();
     const viewer = await t.keyWithRole('viewer');

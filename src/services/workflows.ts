@@ -7,7 +7,12 @@ import type { PageTokenCodec } from '../domain/page-token.js';
 import { pageSize } from '../domain/paging.js';
 import { decodeImportedSource, setTopLevelFields } from '../domain/workflow/source-edit.js';
 import { formatPath, type SourceProblem } from '../domain/workflow/source.js';
-import { validateDefinition, walkSteps, type WorkflowDefinition } from '../domain/workflow/validate.js';
+import {
+  validateDefinition,
+  walkSteps,
+  type ActionCatalog,
+  type WorkflowDefinition,
+} from '../domain/workflow/validate.js';
 import type { Database, Sql } from '../store/database.js';
 import {
   deleteWorkflow,
@@ -98,7 +103,7 @@ function invalid(problems: SourceProblem[], field: string): OspreyError {
 function parse(
   source: string,
   field: string,
-  actions: ReadonlySet<string>,
+  actions: ActionCatalog,
 ): { definition: WorkflowDefinition; warnings: SourceProblem[] } {
   if (Buffer.byteLength(source) > 1_048_576) throw invalidArgument(field, `${field} must be at most 1 MiB`);
   const result = validateDefinition(source, actions);
@@ -112,7 +117,7 @@ export interface WorkflowServiceDeps {
   pageTokens: PageTokenCodec;
   webhooks: WebhookService;
   /** The actions ("app.action") the workspace's installed apps provide. */
-  actions(workspaceId: string): Promise<ReadonlySet<string>>;
+  actions(workspaceId: string): Promise<ActionCatalog>;
 }
 
 /** Workflows as code: every save is an immutable revision; publishing picks the one triggers run. */

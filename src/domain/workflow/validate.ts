@@ -32,6 +32,18 @@ export interface ValidationResult {
 /** Actions every installation has. The integrations work adds the app catalogue. */
 export const BUILT_IN_ACTIONS = new Set(['http.request']);
 
+/** What the validator knows of an action's parameters: the required ones, and all when no others are allowed. */
+export interface ActionShape {
+  required: readonly string[];
+  known?: readonly string[];
+}
+
+/** The actions installed apps provide (a Set of names, or a Map to their parameter shapes). */
+export interface ActionCatalog {
+  has(action: string): boolean;
+  get?(action: string): ActionShape | undefined;
+}
+
 const RESERVED_IDS = new Set(['event', 'secrets', 'vars', 'execution', 'workflow', 'item', 'index']);
 
 let compiled: ReturnType<Ajv2020['compile']> | undefined;
@@ -42,6 +54,35 @@ function schemaValidator(): ReturnType<Ajv2020['compile']> {
     compiled = ajv.compile(WORKFLOW_SCHEMA);
   }
   return compiled;
+}
+
+/** Literal `with` keys checked against the action's parameters (values may be templates, so not typed). */
+function parameterProblems(
+  source: DefinitionSource,
+  step: StepDefinition,
+  path: PathPart[],
+  shape: ActionShape | undefined,
+): SourceProblem[] {
+  const given = step.with ?? {};
+  if (!shape || given === null || typeof given !== 'object' || Array.isArray(given)) return [];
+  const keys = Object.keys(given);
+  const out: SourceProblem[] = [];
+  for (const k of shape.required)
+    if (!keys.includes(k))
+      out.push(
+        source.problem([...path, 'with'], `${String(step.action)} needs the parameter "${k}"`, 'warning'),
+      );
+  if (shape.known)
+    for (const k of keys)
+      if (!shape.known.includes(k))
+        out.push(
+          source.problem(
+            [...path, 'with', k],
+            `"${k}" is not a parameter of ${String(step.action)} (it takes ${shape.known.join(', ') || 'none'})`,
+            'warning',
+          ),
+        );
+  return out;
 }
 
 interface StepVisit {
@@ -99,7 +140,7 @@ const LITERAL_KEYS = new Set(['id', 'kind', 'source', 'name', 'description']);
 function semanticProblems(
   source: DefinitionSource,
   def: WorkflowDefinition,
-  actions: ReadonlySet<string>,
+  actions: ActionCatalog,
 ): SourceProblem[] {
   const problems: SourceProblem[] = [];
   const visits = walkSteps(def.steps);
@@ -137,6 +178,8 @@ function semanticProblems(
           'warning',
         ),
       );
+    } else if (step.kind === 'action' && typeof step.action === 'string') {
+      problems.push(...parameterProblems(source, step, path, actions.get?.(step.action)));
     }
     for (const [key, value] of Object.entries(step)) {
       if (NESTED_KEYS.has(key) && key !== 'cases') continue;
@@ -190,7 +233,7 @@ function semanticProblems(
 /** Parses and validates a definition: syntax, schema, step ids, expressions, references, triggers. */
 export function validateDefinition(
   text: string,
-  actions: ReadonlySet<string> = BUILT_IN_ACTIONS,
+  actions: ActionCatalog = BUILT_IN_ACTIONS,
 ): ValidationResult {
   const source = new DefinitionSource(text);
   if (source.syntaxProblems.length) return { definition: undefined, problems: source.syntaxProblems };

@@ -14,6 +14,14 @@ import { Scrubber } from './scrub.js';
 /** The longest Retry-After the action waits out itself; longer ones fail for the step's retry. */
 const MAX_INLINE_WAIT_MS = 30_000;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+/** The codes an `error:` template may choose. */
+const TEMPLATE_ERROR_CODES = new Set([
+  'AUTH_FAILED',
+  'NOT_FOUND',
+  'REMOTE_REJECTED',
+  'REMOTE_ERROR',
+  'INVALID_RESPONSE',
+]);
 
 /** One action call: the app, its configuration (secrets included) and the integration's settings. */
 export interface ActionCall {
@@ -109,6 +117,12 @@ export class AppRuntime {
         const failure = await this.#render(action.error, scope);
         if (typeof failure === 'string' && failure !== '')
           throw new ActionError('REMOTE_REJECTED', `${app.manifest.title}: ${failure}`);
+        const f = failure as { code?: unknown; message?: unknown } | null;
+        if (f && typeof f === 'object' && typeof f.message === 'string' && f.message !== '')
+          throw new ActionError(
+            typeof f.code === 'string' && TEMPLATE_ERROR_CODES.has(f.code) ? f.code : 'REMOTE_REJECTED',
+            `${app.manifest.title}: ${f.message}`,
+          );
       }
       const output =
         action.output !== undefined

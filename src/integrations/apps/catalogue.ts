@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ValidateFunction } from 'ajv/dist/2020.js';
 import { parameterAjv, parseManifest, type AppManifest } from '../../domain/apps/manifest.js';
+import type { ActionShape } from '../../domain/workflow/validate.js';
 import type { Database } from '../../store/database.js';
 import { appPackageArchive, appPackages, type AppPackageRow } from '../../store/app-packages.js';
 import { readPackage } from './package.js';
@@ -96,6 +97,28 @@ export class AppCatalogue {
       app.validators.set(action, v);
     }
     return v;
+  }
+
+  /**
+   * Every action the workspace can use ("app.action") with its parameters' shape, for validating
+   * workflow steps. An app with several versions contributes its newest version's shape.
+   */
+  async actionShapes(workspaceId: string): Promise<Map<string, ActionShape>> {
+    const shapes = new Map<string, ActionShape>();
+    const apps = (await this.list(workspaceId)).sort((a, b) =>
+      compareVersions(a.manifest.version, b.manifest.version),
+    );
+    for (const app of apps)
+      for (const [name, action] of Object.entries(app.manifest.actions)) {
+        const p = action.parameters as
+          | { required?: unknown; properties?: Record<string, unknown>; additionalProperties?: unknown }
+          | undefined;
+        const required = Array.isArray(p?.required) ? (p.required as string[]) : [];
+        const known =
+          p?.additionalProperties === false && p.properties ? Object.keys(p.properties) : undefined;
+        shapes.set(`${app.manifest.identifier}.${name}`, { required, ...(known && { known }) });
+      }
+    return shapes;
   }
 
   /** Forgets a workspace's custom apps, after an install or a delete. */
