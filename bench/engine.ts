@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { Child } from './lib/child.js';
-import { PgServerCpu, machineBusyMs, selfCpuMs } from './lib/cpu.js';
+import { PgServerCpu, backgroundLoad, machineBusyMs, selfCpuMs } from './lib/cpu.js';
 import type { FireResult, LoadKind, LoadResult } from './lib/engine-protocol.js';
 import {
   Osprey,
@@ -449,13 +449,6 @@ async function chainRuns(ctx: Ctx): Promise<{
     cpuPerStep: (stats(cpuMs.forty).p50 - stats(cpuMs.one).p50) / (CHAIN_STEPS - 1),
     cpu,
   };
-}
-
-/** Cores the machine keeps busy over `ms` while the benchmark does nothing (other processes). */
-async function backgroundLoad(ms = 2000): Promise<number> {
-  const b0 = machineBusyMs();
-  await sleep(ms);
-  return (machineBusyMs() - b0) / ms;
 }
 
 async function run(target: PgTarget): Promise<void> {

@@ -4,12 +4,20 @@
 import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Busy CPU time of the whole machine (all cores), ms. */
 export function machineBusyMs(): number {
   let busy = 0;
   for (const c of os.cpus()) busy += c.times.user + c.times.nice + c.times.sys + c.times.irq;
   return busy;
+}
+
+/** Cores the machine keeps busy over `ms` while the benchmark does nothing (other processes). */
+export async function backgroundLoad(ms = 2000): Promise<number> {
+  const b0 = machineBusyMs();
+  await sleep(ms);
+  return (machineBusyMs() - b0) / ms;
 }
 
 /** This process's CPU time (user + system), ms. */

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { buildServer } from '../../src/api/server.js';
 import { createServices, type Services } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import type { Principal } from '../../src/domain/actor.js';
 import { Worker } from '../../src/engine/worker.js';
 import { bootstrap } from '../../src/services/bootstrap.js';
 import { Database } from '../../src/store/database.js';
@@ -77,6 +78,11 @@ export class Osprey {
       await db.close().catch(() => undefined);
       throw error;
     }
+  }
+
+  /** The bootstrap owner (its API key's token), for calling the services directly. */
+  principal(): Promise<Principal> {
+    return this.services.auth.authenticateBearer(this.token, { ip: '127.0.0.1', userAgent: 'osprey-bench' });
   }
 
   /** A worker as `osprey start` makes it (same options), not started. */

@@ -11,6 +11,7 @@ export const fmtMs = (n: number): string => n.toFixed(2);
 export interface Stats {
   n: number;
   p50: number;
+  p95: number;
   p99: number;
   max: number;
   mean: number;
@@ -23,6 +24,7 @@ export function stats(samples: number[]): Stats {
   return {
     n: s.length,
     p50: rank(0.5),
+    p95: rank(0.95),
     p99: rank(0.99),
     max: s.at(-1) ?? 0,
     mean: s.reduce((a, b) => a + b, 0) / (s.length || 1),

@@ -18,6 +18,7 @@ import {
   integrationByRef,
   integrationsPage,
   recordConnectivity,
+  releaseRateSlot,
   takeRateSlot,
   touchIntegration,
   updateIntegration,
@@ -82,6 +83,8 @@ interface Resolved {
   secretKeys: string[];
   allow: string[];
   at: number;
+  /** The catalogue's generation for the workspace when resolved: an install or removal invalidates. */
+  generation: number;
 }
 
 export interface IntegrationServiceDeps {
@@ -360,13 +363,25 @@ export class IntegrationService implements ActionRunner {
     if (!newest?.manifest.actions[name] && !options.integration) throw unavailable();
     const r = await this.#resolve(options.workspaceId, appId, options.integration, false);
     if (!r.app.manifest.actions[name]) throw unavailable();
+    const call = this.#call(r);
+    let timeoutMs = call.timeoutMs;
     if (r.row?.rate_requests) {
       const wait = await takeRateSlot(this.deps.db, r.row.id);
+      if (wait >= timeoutMs) {
+        await releaseRateSlot(this.deps.db, r.row.id);
+        throw new ActionError(
+          'STEP_TIMEOUT',
+          `the rate limit of integration "${r.row.name}" would hold this call ${Math.ceil(wait / 1000)} s, longer than its ${Math.round(timeoutMs / 1000)} s timeout`,
+        );
+      }
+      // The wait counts in the integration's timeout.
       if (wait > 0) await sleep(wait, undefined, { signal: options.signal });
+      timeoutMs -= wait;
     }
     if (r.row) this.#touch(r.row.id);
     return this.deps.runtime.execute({
-      ...this.#call(r),
+      ...call,
+      timeoutMs,
       action: name,
       params: input,
       signal: options.signal,
@@ -382,8 +397,10 @@ export class IntegrationService implements ActionRunner {
         allow: [...r.allow, ...(r.row?.allowed_networks ?? [])],
         verifyTls: r.row?.verify_tls ?? true,
       },
-      timeoutMs: r.row?.timeout_ms ?? 30_000,
-      retries: r.row?.retries ?? 2,
+      // Without an integration only the step's timeout bounds the call.
+      timeoutMs: r.row?.timeout_ms ?? 600_000,
+      // Without an integration the step's own retry policy is the only one.
+      retries: r.row?.retries ?? 0,
       cacheKey: r.row ? `${r.row.id}:${r.row.updated_at.getTime()}` : r.app.manifest.identifier,
     };
   }
@@ -396,7 +413,14 @@ export class IntegrationService implements ActionRunner {
   ): Promise<Resolved> {
     const key = `${workspaceId}|${appId}|${ref ?? ''}`;
     const hit = this.#resolved.get(key);
-    if (hit && !fresh && Date.now() - hit.at < RESOLVED_CACHE_MS) return this.#checkExpiry(hit);
+    if (
+      hit &&
+      !fresh &&
+      Date.now() - hit.at < RESOLVED_CACHE_MS &&
+      hit.generation === this.deps.catalogue.generation(workspaceId)
+    )
+      return this.#checkExpiry(hit);
+    const generation = this.deps.catalogue.generation(workspaceId);
     let row: IntegrationRow | undefined;
     if (ref) {
       row = await integrationByRef(this.deps.db, workspaceId, ref);
@@ -446,6 +470,7 @@ export class IntegrationService implements ActionRunner {
       secretKeys: secretFields(app.manifest),
       allow: await workspaceAllowedNetworks(this.deps.db, workspaceId),
       at: Date.now(),
+      generation,
     };
     if (this.#resolved.size > 5000) this.#resolved.clear();
     this.#resolved.set(key, resolved);

@@ -235,3 +235,12 @@ export async function takeRateSlot(sql: Sql, id: string): Promise<number> {
   );
   return row ? Math.ceil(row.wait_ms) : 0;
 }
+
+/** Gives back a slot taken by takeRateSlot for a call that was not sent. */
+export async function releaseRateSlot(sql: Sql, id: string): Promise<void> {
+  await sql.exec(
+    `UPDATE integrations SET rate_tat = rate_tat - make_interval(secs => rate_seconds::float8 / rate_requests)
+      WHERE id = $1 AND rate_requests IS NOT NULL AND rate_tat IS NOT NULL`,
+    [id],
+  );
+}

@@ -75,14 +75,10 @@ export function appRoutes(services: Services): FastifyPluginAsyncTypebox {
         let archive: Buffer | undefined;
         if (request.isMultipart()) {
           for await (const part of request.parts()) {
-            if (part.type === 'file' && (part.fieldname === 'package' || part.fieldname === 'module')) {
-              archive = await part.toBuffer();
-              if (part.file.truncated)
-                throw invalidArgument(
-                  'package',
-                  `the package is larger than ${PACKAGE_LIMITS.packedBytes} bytes`,
-                );
-            }
+            if (part.type !== 'file') continue;
+            // Every file part is read to its end, or the request would never finish.
+            const data = await part.toBuffer();
+            if (part.fieldname === 'package' || part.fieldname === 'module') archive = data;
           }
         } else if (Buffer.isBuffer(request.body)) archive = request.body;
         if (!archive || archive.length === 0)

@@ -129,6 +129,7 @@ const action = {
     output: template,
     error: template,
     code: { type: 'string', pattern: '^[A-Za-z0-9_./-]+\\.js$' },
+    authentication,
     handler: { type: 'string', pattern: '^[a-z][a-z0-9_.]*$' },
   },
 } as const;

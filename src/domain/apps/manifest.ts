@@ -60,6 +60,7 @@ export interface ActionManifest {
   error?: string;
   code?: string;
   handler?: string;
+  authentication?: Authentication;
 }
 
 export interface AppManifest {
@@ -105,9 +106,20 @@ export function parseManifest(text: string, options: ManifestOptions = {}): Mani
   if (source.syntaxProblems.length) return { manifest: undefined, problems: source.syntaxProblems };
   if (source.value === null || typeof source.value !== 'object' || Array.isArray(source.value))
     return { manifest: undefined, problems: [source.problem([], 'a manifest must be a mapping')] };
-  if (!validateShape(source.value))
-    return { manifest: undefined, problems: schemaProblems(source, validateShape.errors ?? []) };
   const manifest = source.value as AppManifest;
+  if (!validateShape(source.value)) {
+    // Name every problem at once: the semantic checks also run on what parses, as far as they can.
+    const problems = schemaProblems(source, validateShape.errors ?? []);
+    let more: SourceProblem[] = [];
+    try {
+      more = semanticProblems(source, manifest, options);
+    } catch {
+      // the structure is too broken for them
+    }
+    const seen = new Set(problems.map((p) => `${p.path}|${p.message}`));
+    for (const p of more) if (!seen.has(`${p.path}|${p.message}`)) problems.push(p);
+    return { manifest: undefined, problems };
+  }
   const problems = semanticProblems(source, manifest, options);
   return { manifest: problems.length ? undefined : manifest, problems };
 }
@@ -119,6 +131,8 @@ function semanticProblems(
 ): SourceProblem[] {
   const problems: SourceProblem[] = [];
   const at = (path: PathPart[], message: string): void => void problems.push(source.problem(path, message));
+  const actions: Record<string, ActionManifest> =
+    m.actions !== null && typeof m.actions === 'object' ? m.actions : {};
   if (options.reserved?.has(m.identifier))
     at(['identifier'], `"${m.identifier}" is a built-in app's identifier; choose another`);
   if (m.logo && options.files && !options.files.has(m.logo))
@@ -131,13 +145,14 @@ function semanticProblems(
   checkTemplates(source, m.authentication, ['authentication'], problems);
   if (m.test) {
     checkTemplates(source, m.test.request, ['test', 'request'], problems);
-    if (m.test.action && !m.actions[m.test.action])
+    if (m.test.action && !actions[m.test.action])
       at(['test', 'action'], `no action named "${m.test.action}"`);
     if (m.test.handler) checkHandler(m.test.handler, ['test', 'handler']);
     const kinds = ['request', 'action', 'handler'].filter((k) => m.test?.[k as 'request'] !== undefined);
     if (kinds.length !== 1) at(['test'], 'give exactly one of request, action or handler');
   }
-  for (const [name, action] of Object.entries(m.actions)) {
+  for (const [name, action] of Object.entries(actions)) {
+    if (action === null || typeof action !== 'object') continue;
     const path = ['actions', name];
     const kinds = ['request', 'requests', 'code', 'handler'].filter(
       (k) => action[k as keyof ActionManifest] !== undefined,
@@ -163,6 +178,7 @@ function semanticProblems(
       at([...path, 'code'], `the package has no file ${action.code}`);
     if (action.handler) checkHandler(action.handler, [...path, 'handler']);
     checkTemplates(source, action.request, [...path, 'request'], problems);
+    checkTemplates(source, action.authentication, [...path, 'authentication'], problems);
     checkTemplates(source, action.output, [...path, 'output'], problems);
     checkTemplates(source, action.error, [...path, 'error'], problems);
     const names = new Set<string>();

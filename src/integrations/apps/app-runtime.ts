@@ -1,19 +1,15 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ErrorObject } from 'ajv/dist/2020.js';
 import type { Authentication, RequestTemplate } from '../../domain/apps/manifest.js';
 import type { CodeRunner } from '../../engine/step-host.js';
 import { truthy, type ExpressionRuntime, type Scope } from '../../engine/expressions.js';
 import { ActionError } from '../action-error.js';
 import type { OutboundHttp, OutboundPolicy } from '../http/outbound.js';
-import { retryAfterMs } from '../http/request.js';
+import { retryableConnection, retryableStatus, retryAfterMs, waitToRetry } from '../http/retry-policy.js';
 import type { AppCatalogue, InstalledApp } from './catalogue.js';
 import type { NativeHandler, NativeTest } from './native-handler.js';
 import type { OAuth2Tokens } from './oauth2.js';
 import { Scrubber } from './scrub.js';
 
-/** The longest Retry-After the action waits out itself; longer ones fail for the step's retry. */
-const MAX_INLINE_WAIT_MS = 30_000;
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 /** The codes an `error:` template may choose. */
 const TEMPLATE_ERROR_CODES = new Set([
   'AUTH_FAILED',
@@ -87,6 +83,7 @@ export class AppRuntime {
             policy: call.policy,
             verifyTls: call.policy.verifyTls !== false,
             timeoutMs: call.timeoutMs,
+            retries: call.retries,
           }),
         );
       }
@@ -252,7 +249,11 @@ export class AppRuntime {
       const rendered = await this.#render(req.body, scope);
       body = typeof rendered === 'string' ? rendered : JSON.stringify(rendered);
     }
-    const auth = req.authentication ?? manifest.authentication ?? 'none';
+    const auth =
+      req.authentication ??
+      manifest.actions[call.action]?.authentication ??
+      manifest.authentication ??
+      'none';
     const shownPath = scrub.touches(url.pathname) ? '[secret URL]' : url.pathname;
     const label = `${manifest.title}: ${method} ${shownPath}`;
     let refreshed = false;
@@ -260,19 +261,20 @@ export class AppRuntime {
       const sendUrl = new URL(url);
       const sendHeaders = { ...headers };
       const oauthKey = await this.#authenticate(call, auth, scope, sendUrl, sendHeaders, scrub, signal);
+      // Every header that carries a secret stays with the origin it was configured for.
+      const credentialHeaders = Object.entries(sendHeaders)
+        .filter(([, v]) => scrub.touches(v))
+        .map(([k]) => k);
       let res;
       try {
         res = await this.deps.http.send(
-          { method, url: sendUrl, headers: sendHeaders, body, signal },
+          { method, url: sendUrl, headers: sendHeaders, body, signal, credentialHeaders },
           call.policy,
         );
       } catch (error) {
         const retryable =
-          error instanceof ActionError && error.code === 'CONNECTION_FAILED' && IDEMPOTENT.has(method);
-        if (retryable && attempt < call.retries) {
-          await sleep(backoff(attempt), undefined, { signal });
-          continue;
-        }
+          error instanceof ActionError && error.code === 'CONNECTION_FAILED' && retryableConnection(method);
+        if (retryable && (await waitToRetry(attempt, call.retries, undefined, signal))) continue;
         throw error;
       }
       if (res.status === 401 && oauthKey && !refreshed) {
@@ -284,16 +286,8 @@ export class AppRuntime {
       const ok = (res.status >= 200 && res.status < 300) || (req.accept_status ?? []).includes(res.status);
       if (!ok) {
         const after = retryAfterMs(res.headers['retry-after']);
-        const retryable =
-          res.status === 429 ||
-          (res.status >= 500 && (IDEMPOTENT.has(method) || (res.status === 503 && after !== undefined)));
-        if (retryable && attempt < call.retries) {
-          const wait = after ?? backoff(attempt);
-          if (wait <= MAX_INLINE_WAIT_MS) {
-            await sleep(wait, undefined, { signal });
-            continue;
-          }
-        }
+        const retryable = retryableStatus(res.status, method, after);
+        if (retryable && (await waitToRetry(attempt, call.retries, after, signal))) continue;
         const detail = vendorMessage(res.text);
         const message = `${label} answered ${res.status}${detail ? `: ${detail}` : ''}`;
         throw statusError(res.status, message, retryable ? (after ?? 0) : undefined);
@@ -411,10 +405,6 @@ function missingConfig(call: Pick<ActionCall, 'app' | 'config'>): void {
       'INTEGRATION_INCOMPLETE',
       `${call.app.manifest.title} needs ${missing.join(', ')} in the integration's configuration`,
     );
-}
-
-function backoff(attempt: number): number {
-  return Math.min(8000, 250 * 2 ** attempt);
 }
 
 function statusError(status: number, message: string, retryAfter: number | undefined): ActionError {

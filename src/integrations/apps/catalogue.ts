@@ -32,6 +32,8 @@ const CACHE_MS = 3000;
 export class AppCatalogue {
   readonly #builtIns = new Map<string, InstalledApp>();
   readonly #custom = new Map<string, { at: number; apps: Promise<InstalledApp[]> }>();
+  readonly #generations = new Map<string, number>();
+  readonly #loaded = new Map<string, InstalledApp>();
 
   constructor(
     private readonly db: Database,
@@ -124,6 +126,12 @@ export class AppCatalogue {
   /** Forgets a workspace's custom apps, after an install or a delete. */
   invalidate(workspaceId: string): void {
     this.#custom.delete(workspaceId);
+    this.#generations.set(workspaceId, this.generation(workspaceId) + 1);
+  }
+
+  /** Changes each time this process installs or removes a custom app of the workspace. */
+  generation(workspaceId: string): number {
+    return this.#generations.get(workspaceId) ?? 0;
   }
 
   async #customApps(workspaceId: string): Promise<InstalledApp[]> {
@@ -140,7 +148,17 @@ export class AppCatalogue {
     return Promise.all(rows.map((row) => this.#installed(workspaceId, row)));
   }
 
+  /** A package already loaded (same id and hash) is reused, with its compiled validators. */
   async #installed(workspaceId: string, row: AppPackageRow): Promise<InstalledApp> {
+    const known = this.#loaded.get(row.id);
+    if (known?.installed?.sha256 === row.sha256) return known;
+    const app = await this.#load(workspaceId, row);
+    if (this.#loaded.size > 2000) this.#loaded.clear();
+    this.#loaded.set(row.id, app);
+    return app;
+  }
+
+  async #load(workspaceId: string, row: AppPackageRow): Promise<InstalledApp> {
     const manifest = row.manifest as AppManifest;
     const needsFiles = Object.values(manifest.actions).some((a) => a.code) || manifest.logo;
     let files = new Map<string, Uint8Array>();

@@ -17,6 +17,8 @@ export interface NativeActionContext {
   verifyTls: boolean;
   /** The most the action may take, in milliseconds. */
   timeoutMs: number;
+  /** How often a 429 or 5xx answer may be retried within the action (the integration's `retries`). */
+  retries?: number;
 }
 
 /** A native action: returns the step's output, or throws an ActionError. */

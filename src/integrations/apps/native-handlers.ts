@@ -9,7 +9,7 @@ export function nativeHandlers(http: HttpClient): {
 } {
   return {
     handlers: new Map<string, NativeHandler>([
-      ['http.request', (ctx) => http.run(ctx.params, ctx.signal, ctx.policy)],
+      ['http.request', (ctx) => http.run(ctx.params, ctx.signal, ctx.policy, ctx.retries)],
       ['smtp.send_email', sendEmail],
     ]),
     tests: new Map<string, NativeTest>([['smtp.test', testSmtp]]),

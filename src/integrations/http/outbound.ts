@@ -20,6 +20,8 @@ export interface OutboundRequest {
   body?: string | Buffer | undefined;
   signal: AbortSignal;
   maxRedirects?: number;
+  /** Headers holding credentials (beyond authorization and cookie): dropped on a redirect to another origin. */
+  credentialHeaders?: readonly string[];
 }
 
 export interface OutboundResponse {
@@ -108,8 +110,8 @@ export class OutboundHttp {
           throw new ActionError('CONNECTION_FAILED', `a redirect to ${next.protocol} is not followed`);
         if (next.origin !== target.origin) {
           // Credentials are for the origin they were configured for.
-          delete req.headers.authorization;
-          delete req.headers.cookie;
+          for (const h of ['authorization', 'cookie', ...(req.credentialHeaders ?? [])])
+            delete req.headers[h.toLowerCase()];
         }
         target = next;
         if (

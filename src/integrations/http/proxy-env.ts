@@ -15,10 +15,19 @@ export function proxyFor(url: URL, env: NodeJS.ProcessEnv): string | undefined {
     const entry = raw.trim().toLowerCase();
     if (!entry) continue;
     if (entry === '*') return undefined;
-    const [name, entryPort] = entry.replace(/^\*/, '').split(/:(?=\d+$)/) as [string, string | undefined];
+    const [name, entryPort] = splitHostPort(entry.replace(/^\*/, ''));
     if (entryPort && entryPort !== port) continue;
     const suffix = name.replace(/^\./, '');
-    if (host === suffix || host.endsWith(`.${suffix}`)) return undefined;
+    if (host === suffix || (!suffix.includes(':') && host.endsWith(`.${suffix}`))) return undefined;
   }
   return proxy;
+}
+
+/** "host:port", "[v6]:port", "[v6]", a bare IPv6 address (no port) or a name. */
+function splitHostPort(entry: string): [string, string | undefined] {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+  if (bracketed) return [bracketed[1]!, bracketed[2]];
+  if ((entry.match(/:/g) ?? []).length > 1) return [entry, undefined];
+  const [name, port] = entry.split(':') as [string, string | undefined];
+  return [name, port];
 }

@@ -1,5 +1,6 @@
 import { ActionError } from '../action-error.js';
 import type { OutboundHttp, OutboundPolicy } from './outbound.js';
+import { retryableStatus, retryAfterMs, waitToRetry } from './retry-policy.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 
@@ -41,22 +42,19 @@ function parseInput(raw: unknown): HttpRequestInput {
   return { ...(input as unknown as HttpRequestInput), method };
 }
 
-export function retryAfterMs(value: string | string[] | undefined): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (!v) return undefined;
-  const seconds = Number(v);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
 /**
  * `http.request`: a generic outbound HTTP call for steps, through the guarded outbound client.
  */
 export class HttpClient {
   constructor(private readonly outbound: OutboundHttp) {}
 
-  async run(raw: unknown, signal: AbortSignal, policy: OutboundPolicy = {}): Promise<HttpRequestOutput> {
+  /** `retries`: how often a 429 or 5xx answer is retried here (the integration's setting). */
+  async run(
+    raw: unknown,
+    signal: AbortSignal,
+    policy: OutboundPolicy = {},
+    retries = 0,
+  ): Promise<HttpRequestOutput> {
     const input = parseInput(raw);
     const url = new URL(input.url);
     for (const [k, v] of Object.entries(input.query ?? {})) url.searchParams.append(k, String(v));
@@ -70,24 +68,26 @@ export class HttpClient {
       }
     }
     const method = input.method ?? 'GET';
-    const res = await this.outbound.send(
-      { method, url, headers, body, signal, maxRedirects: input.max_redirects ?? 5 },
-      policy,
-    );
-    const output: HttpRequestOutput = {
-      status_code: res.status,
-      headers: res.headers,
-      api_object: parseBody(res.text, res.headers['content-type']),
-    };
-    if (res.status >= 400 && input.fail_on_error_status !== false) {
-      const retryable = res.status === 429 || res.status >= 500;
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.outbound.send(
+        { method, url, headers: { ...headers }, body, signal, maxRedirects: input.max_redirects ?? 5 },
+        policy,
+      );
+      const output: HttpRequestOutput = {
+        status_code: res.status,
+        headers: res.headers,
+        api_object: parseBody(res.text, res.headers['content-type']),
+      };
+      if (res.status < 400 || input.fail_on_error_status === false) return output;
+      const after = retryAfterMs(res.headers['retry-after']);
+      const retryable = retryableStatus(res.status, method, after);
+      if (retryable && (await waitToRetry(attempt, retries, after, signal))) continue;
       throw new ActionError(
         'HTTP_ERROR',
         `${method} ${res.url.origin}${res.url.pathname} answered ${res.status}`,
-        retryable ? (retryAfterMs(res.headers['retry-after']) ?? 0) : undefined,
+        res.status === 429 || res.status >= 500 ? (after ?? 0) : undefined,
       );
     }
-    return output;
   }
 }
 
