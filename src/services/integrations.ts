@@ -160,11 +160,7 @@ export class IntegrationService implements ActionRunner {
     if (!input.app) throw invalidArgument('app', 'app is required');
     const app = await this.#app(principal.workspaceId, input.app, input.app_version ?? null);
     const name = input.name ?? slug(input.display_name ?? '');
-    if (!NAME.test(name))
-      throw invalidArgument(
-        'name',
-        'name must be 1-63 lower-case letters, digits, "-" or "_", starting with a letter or digit',
-      );
+    checkName(name);
     const id = newId();
     const { config, secrets } = splitConfiguration(app.manifest, {}, {}, input.configuration ?? {});
     const fields = this.#fields(id, name, input, undefined, config, secrets);
@@ -232,8 +228,7 @@ export class IntegrationService implements ActionRunner {
         patch.configuration ?? {},
       );
       const name = patch.name ?? before.name;
-      if (!NAME.test(name))
-        throw invalidArgument('name', 'name must be 1-63 lower-case letters, digits, "-" or "_"');
+      checkName(name);
       const fields = this.#fields(
         before.id,
         name,
@@ -607,6 +602,17 @@ export function splitConfiguration(
       throw invalidArgument(`configuration.${key}`, `${key} (${field.title}) is required`);
   }
   return { config, secrets };
+}
+
+/** Names are what steps use; one that looks like an id would be ambiguous in "id or name" lookups. */
+function checkName(name: string): void {
+  if (!NAME.test(name))
+    throw invalidArgument(
+      'name',
+      'name must be 1-63 lower-case letters, digits, "-" or "_", starting with a letter or digit',
+    );
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(name))
+    throw invalidArgument('name', 'name may not be a UUID (integrations are looked up by id or name)');
 }
 
 function slug(text: string): string {

@@ -192,7 +192,7 @@ describe('proxyFor', () => {
 
   it('honours IPv6 addresses in NO_PROXY', () => {
     const env = (no: string) => ({ HTTP_PROXY: 'http://p:1', NO_PROXY: no });
-    // BUG: the host:port split (/:(?=\d+$)/) cuts "::1" into name ":" and port "1", so an IPv6
+    // Regression (failed at d05a628, fixed in the working tree since): the host:port split (/:(?=\d+$)/) cuts "::1" into name ":" and port "1", so an IPv6
     // address in NO_PROXY never matches and the request goes through the proxy.
     assert.equal(proxyFor(url('http://[::1]:80/'), env('::1')), undefined);
     assert.equal(proxyFor(url('http://[fd00::1]/'), env('fd00::1')), undefined);
