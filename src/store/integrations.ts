@@ -56,42 +56,47 @@ const COLUMNS = `id, workspace_id, name, display_name, description, app, app_ver
   timeout_ms, retries, rate_requests, rate_seconds, connectivity_status, connectivity_message,
   tested_at, last_used_at, created_at, created_by, updated_at`;
 
+/** The written fields, in this order: $3… in both statements below. */
+const FIELD_COLUMNS = [
+  'name',
+  'display_name',
+  'description',
+  'app_version',
+  'configuration',
+  'secrets_encrypted',
+  'secrets_key_version',
+  'secret_keys',
+  'is_default',
+  'expires_at',
+  'allowed_networks',
+  'verify_tls',
+  'timeout_ms',
+  'retries',
+  'rate_requests',
+  'rate_seconds',
+] as const satisfies readonly (keyof IntegrationFields)[];
+
+function fieldValues(row: IntegrationFields): unknown[] {
+  return FIELD_COLUMNS.map((c) => (c === 'configuration' ? JSON.stringify(row.configuration) : row[c]));
+}
+
+const placeholders = (from: number): string => FIELD_COLUMNS.map((_, i) => `$${i + from}`).join(', ');
+
 export async function insertIntegration(
   sql: Sql,
   row: IntegrationFields & { id: string; workspace_id: string; app: string; created_by: string },
 ): Promise<IntegrationRow> {
   if (row.is_default) await clearDefault(sql, row.workspace_id, row.app);
+  const n = FIELD_COLUMNS.length;
   return (await sql.one<IntegrationRow>(
-    `INSERT INTO integrations (id, workspace_id, name, display_name, description, app, app_version,
-       configuration, secrets_encrypted, secrets_key_version, is_default, expires_at, allowed_networks,
-       verify_tls, timeout_ms, retries, rate_requests, rate_seconds, created_by, secret_keys)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+    `INSERT INTO integrations (id, workspace_id, ${FIELD_COLUMNS.join(', ')}, app, created_by)
+     VALUES ($1, $2, ${placeholders(3)}, $${n + 3}, $${n + 4})
      RETURNING ${COLUMNS}`,
-    [
-      row.id,
-      row.workspace_id,
-      row.name,
-      row.display_name,
-      row.description,
-      row.app,
-      row.app_version,
-      JSON.stringify(row.configuration),
-      row.secrets_encrypted,
-      row.secrets_key_version,
-      row.is_default,
-      row.expires_at,
-      row.allowed_networks,
-      row.verify_tls,
-      row.timeout_ms,
-      row.retries,
-      row.rate_requests,
-      row.rate_seconds,
-      row.created_by,
-      row.secret_keys,
-    ],
+    [row.id, row.workspace_id, ...fieldValues(row), row.app, row.created_by],
   ))!;
 }
 
+/** Writes the fields; any change makes the last connectivity test stale. */
 export async function updateIntegration(
   sql: Sql,
   workspaceId: string,
@@ -100,33 +105,12 @@ export async function updateIntegration(
   row: IntegrationFields,
 ): Promise<IntegrationRow> {
   if (row.is_default) await clearDefault(sql, workspaceId, app, id);
+  const sets = FIELD_COLUMNS.map((c, i) => `${c} = $${i + 3}`).join(', ');
   return (await sql.one<IntegrationRow>(
-    `UPDATE integrations SET name = $3, display_name = $4, description = $5, app_version = $6,
-       configuration = $7, secrets_encrypted = $8, secrets_key_version = $9, is_default = $10,
-       expires_at = $11, allowed_networks = $12, verify_tls = $13, timeout_ms = $14, retries = $15,
-       rate_requests = $16, rate_seconds = $17, secret_keys = $18, updated_at = now(),
+    `UPDATE integrations SET ${sets}, updated_at = now(),
        connectivity_status = 'untested', connectivity_message = '', tested_at = NULL
      WHERE workspace_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
-    [
-      workspaceId,
-      id,
-      row.name,
-      row.display_name,
-      row.description,
-      row.app_version,
-      JSON.stringify(row.configuration),
-      row.secrets_encrypted,
-      row.secrets_key_version,
-      row.is_default,
-      row.expires_at,
-      row.allowed_networks,
-      row.verify_tls,
-      row.timeout_ms,
-      row.retries,
-      row.rate_requests,
-      row.rate_seconds,
-      row.secret_keys,
-    ],
+    [workspaceId, id, ...fieldValues(row)],
   ))!;
 }
 
