@@ -4,11 +4,7 @@
 // every answer.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import { pino } from 'pino';
-import { Worker } from '../src/engine/worker.js';
-import type { ErrorBody } from './helpers/api.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { timed, integrationTestApp, type Integration } from './helpers/integrations.js';
 import {
   ABUSEIPDB_API_KEY,
   abuseError,
@@ -19,131 +15,12 @@ import {
 import type { StandIn } from './vendors/stand-in.js';
 import { EICAR, KNOWN_URL, VT_API_KEY, VT_QUOTA_EXCEEDED, virusTotalStandIn } from './vendors/virustotal.js';
 
-interface Outcome {
-  status: 'succeeded' | 'failed';
-  output?: unknown;
-  error?: { code: string; message: string };
-}
-
-interface Integration {
-  id: string;
-  name: string;
-  app: string;
-  configuration: Record<string, unknown>;
-}
-
-interface Execution {
-  status: string;
-  output: unknown;
-  error: { code: string; message: string; step_id?: string } | null;
-  steps: { key: string; status: string; input: unknown; output: unknown; error: unknown }[];
-}
-
 const WRONG_VT_KEY = '0000000000000000000000000000000000000000000000000000000000000bad';
 const WRONG_ABUSEIPDB_KEY =
   'deadbeef00000000000000000000000000000000000000000000000000000000000000000000bad0';
 
-let t: TestApp;
-let worker: Worker;
-/** The body of every API answer, to check that no key ever shows. */
-const answers: string[] = [];
-
-before(async () => {
-  t = await startTestApp({ env: { OSPREY_HTTP_ALLOW_NETWORKS: '127.0.0.0/8' } });
-  worker = new Worker({ db: t.db, executor: t.services.executor, logger: pino({ level: 'silent' }) });
-});
-after(async () => {
-  await t.close();
-});
-
-async function api(options: InjectOptions): Promise<LightMyRequestResponse> {
-  const res = await t.request(options);
-  answers.push(res.body);
-  return res;
-}
-
-async function createIntegration(payload: Record<string, unknown>): Promise<Integration> {
-  const res = await api({ method: 'POST', url: '/v1/integrations', payload });
-  assert.equal(res.statusCode, 201, res.body);
-  return (res.json() as { integration: Integration }).integration;
-}
-
-async function execute(integration: string, action: string, params: unknown): Promise<Outcome> {
-  const res = await api({
-    method: 'POST',
-    url: `/v1/integrations/${integration}/execute`,
-    payload: { action, params },
-  });
-  assert.equal(res.statusCode, 200, res.body);
-  return res.json() as Outcome;
-}
-
-async function succeeded(integration: string, action: string, params: unknown): Promise<unknown> {
-  const outcome = await execute(integration, action, params);
-  assert.equal(outcome.status, 'succeeded', JSON.stringify(outcome));
-  return outcome.output;
-}
-
-async function failed(integration: string, action: string, params: unknown, code: string): Promise<string> {
-  const outcome = await execute(integration, action, params);
-  assert.equal(outcome.status, 'failed', JSON.stringify(outcome));
-  assert.equal(outcome.error?.code, code, JSON.stringify(outcome));
-  assert.equal(typeof outcome.error?.message, 'string');
-  return outcome.error!.message;
-}
-
-async function invalidParams(
-  integration: string,
-  action: string,
-  params: unknown,
-  field: string,
-): Promise<void> {
-  const res = await api({
-    method: 'POST',
-    url: `/v1/integrations/${integration}/execute`,
-    payload: { action, params },
-  });
-  assert.equal(res.statusCode, 400, res.body);
-  const body = res.json() as ErrorBody;
-  assert.ok(
-    body.details.some((d) => d.field === field || d.field?.startsWith(`${field}.`)),
-    `details[].field names ${field}: ${res.body}`,
-  );
-}
-
-async function connectivity(
-  integration: string,
-): Promise<{ status: string; message: string; tested_at: string }> {
-  const res = await api({ method: 'POST', url: `/v1/integrations/${integration}/test` });
-  assert.equal(res.statusCode, 200, res.body);
-  const c = (res.json() as { connectivity: { status: string; message: string; tested_at: string } })
-    .connectivity;
-  assert.ok(!Number.isNaN(Date.parse(c.tested_at)), res.body);
-  assert.equal(typeof c.message, 'string');
-  return c;
-}
-
-async function runWorkflow(yaml: string, inputs: unknown): Promise<Execution> {
-  const created = await api({ method: 'POST', url: '/v1/workflows', payload: { yaml } });
-  assert.equal(created.statusCode, 201, created.body);
-  const id = (created.json() as { workflow: { id: string } }).workflow.id;
-  const run = await api({
-    method: 'POST',
-    url: `/v1/workflows/${id}/executions`,
-    payload: { inputs, revision: 'current' },
-  });
-  assert.ok(run.statusCode < 300, run.body);
-  const execId = (run.json() as { execution_id: string }).execution_id;
-  await worker.runUntilIdle();
-  const res = await api({ method: 'GET', url: `/v1/executions/${execId}` });
-  return (res.json() as { execution: Execution }).execution;
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const started = Date.now();
-  const value = await fn();
-  return [value, Date.now() - started];
-}
+const { answers, createIntegration, succeeded, failed, invalidParams, connectivity, runWorkflow } =
+  integrationTestApp({ nestedFields: true });
 
 describe('VirusTotal app', () => {
   let vt: StandIn;

@@ -12,6 +12,7 @@ import { Worker } from '../src/engine/worker.js';
 import { writePackage } from '../src/integrations/apps/package.js';
 import { assertError, type AuditEntry, type ErrorBody } from './helpers/api.js';
 import { startTestApp, type KeyPair, type TestApp } from './helpers/app.js';
+import { integrationHelpers, type Outcome } from './helpers/integrations.js';
 import { standIn, type RecordedRequest, type StandIn } from './vendors/stand-in.js';
 
 interface AppView {
@@ -35,19 +36,6 @@ interface AppView {
   installed_at: string | null;
   installed_by: string | null;
   sha256: string | null;
-}
-
-interface Outcome {
-  status: 'succeeded' | 'failed';
-  output?: unknown;
-  error?: { code: string; message: string };
-}
-
-interface Execution {
-  status: string;
-  output: unknown;
-  error: { code: string; message: string } | null;
-  steps: { key: string; status: string; input: unknown; output: unknown }[];
 }
 
 const ACME_KEY = 'acme-key-5f3b9e7d21c4';
@@ -312,6 +300,12 @@ after(async () => {
   await oauthApi.close();
 });
 
+const { createIntegration, execute, succeeded, runWorkflow } = integrationHelpers(
+  () => t,
+  () => worker,
+  { defaultParams: {} },
+);
+
 function installRaw(
   archive: Buffer,
   as?: KeyPair,
@@ -348,44 +342,6 @@ async function install(archive: Buffer, as?: KeyPair): Promise<AppView> {
 
 function pkg(files: Record<string, string | Uint8Array>): Buffer {
   return writePackage(new Map(Object.entries(files)));
-}
-
-async function createIntegration(payload: Record<string, unknown>): Promise<{ id: string; name: string }> {
-  const res = await t.request({ method: 'POST', url: '/v1/integrations', payload });
-  assert.equal(res.statusCode, 201, res.body);
-  return (res.json() as { integration: { id: string; name: string } }).integration;
-}
-
-async function execute(ref: string, action: string, params: unknown = {}): Promise<Outcome> {
-  const res = await t.request({
-    method: 'POST',
-    url: `/v1/integrations/${ref}/execute`,
-    payload: { action, params },
-  });
-  assert.equal(res.statusCode, 200, res.body);
-  return res.json() as Outcome;
-}
-
-async function succeeded(ref: string, action: string, params: unknown = {}): Promise<unknown> {
-  const o = await execute(ref, action, params);
-  assert.equal(o.status, 'succeeded', JSON.stringify(o));
-  return o.output;
-}
-
-async function runWorkflow(yaml: string, inputs: unknown = {}): Promise<Execution> {
-  const created = await t.request({ method: 'POST', url: '/v1/workflows', payload: { yaml } });
-  assert.equal(created.statusCode, 201, created.body);
-  const id = (created.json() as { workflow: { id: string } }).workflow.id;
-  const run = await t.request({
-    method: 'POST',
-    url: `/v1/workflows/${id}/executions`,
-    payload: { inputs, revision: 'current' },
-  });
-  assert.ok(run.statusCode < 300, run.body);
-  const execId = (run.json() as { execution_id: string }).execution_id;
-  await worker.runUntilIdle();
-  const res = await t.request({ method: 'GET', url: `/v1/executions/${execId}` });
-  return (res.json() as { execution: Execution }).execution;
 }
 
 async function auditEntries(): Promise<AuditEntry[]> {

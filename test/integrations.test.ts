@@ -10,51 +10,13 @@ import { writePackage } from '../src/integrations/apps/package.js';
 import { rotateEncryptionKey } from '../src/services/key-rotation.js';
 import { assertError, eventually, sleep, type AuditEntry, type ErrorBody } from './helpers/api.js';
 import { startTestApp, type KeyPair, type TestApp } from './helpers/app.js';
+import {
+  integrationHelpers,
+  type Connectivity,
+  type Integration as IntegrationView,
+  type Outcome,
+} from './helpers/integrations.js';
 import { standIn, type RecordedRequest, type StandIn } from './vendors/stand-in.js';
-
-interface IntegrationView {
-  id: string;
-  name: string;
-  display_name: string;
-  description: string;
-  app: string;
-  app_version: string | null;
-  configuration: Record<string, unknown>;
-  is_default: boolean;
-  expires_at: string | null;
-  expired: boolean;
-  allowed_networks: string[];
-  verify_tls: boolean;
-  timeout_seconds: number;
-  retries: number;
-  rate_limit: { requests: number; per_seconds: number } | null;
-  connectivity: { status: string; message: string; tested_at: string | null };
-  last_used_at: string | null;
-  created_at: string;
-  created_by: string;
-  updated_at: string;
-}
-
-interface Outcome {
-  status: 'succeeded' | 'failed';
-  output?: unknown;
-  error?: { code: string; message: string };
-  duration_ms: number;
-}
-
-interface Connectivity {
-  status: 'success' | 'failed';
-  message: string;
-  tested_at: string;
-  error_code?: string;
-}
-
-interface Execution {
-  status: string;
-  output: unknown;
-  error: { code: string; message: string; step_id?: string } | null;
-  steps: { key: string; status: string; input: unknown; output: unknown; error: unknown }[];
-}
 
 const VIEW_KEYS = [
   'allowed_networks',
@@ -195,11 +157,19 @@ after(async () => {
   await vendor.close();
 });
 
-async function create(payload: Record<string, unknown>, as?: KeyPair): Promise<IntegrationView> {
-  const res = await t.request({ method: 'POST', url: '/v1/integrations', payload, ...(as && { as }) });
-  assert.equal(res.statusCode, 201, res.body);
-  return (res.json() as { integration: IntegrationView }).integration;
-}
+const {
+  createIntegration: create,
+  executeRaw,
+  execute,
+  succeeded,
+  failed,
+  connectivityTest,
+  runWorkflow,
+} = integrationHelpers(
+  () => t,
+  () => worker,
+  { failedMessage: 'non-empty', checkExecutionRead: true },
+);
 
 function vendorx(name: string, extra: Record<string, unknown> = {}, key = KEY_ONE): Record<string, unknown> {
   const { configuration, ...rest } = extra;
@@ -219,59 +189,6 @@ async function get(ref: string, as?: KeyPair): Promise<IntegrationView> {
 
 function patch(ref: string, payload: Record<string, unknown>, as?: KeyPair): Promise<LightMyRequestResponse> {
   return t.request({ method: 'PATCH', url: `/v1/integrations/${ref}`, payload, ...(as && { as }) });
-}
-
-function executeRaw(ref: string, action: string, params?: unknown, as?: KeyPair) {
-  return t.request({
-    method: 'POST',
-    url: `/v1/integrations/${ref}/execute`,
-    payload: { action, ...(params !== undefined && { params }) },
-    ...(as && { as }),
-  });
-}
-
-async function execute(ref: string, action: string, params?: unknown): Promise<Outcome> {
-  const res = await executeRaw(ref, action, params);
-  assert.equal(res.statusCode, 200, res.body);
-  return res.json() as Outcome;
-}
-
-async function succeeded(ref: string, action: string, params?: unknown): Promise<unknown> {
-  const o = await execute(ref, action, params);
-  assert.equal(o.status, 'succeeded', JSON.stringify(o));
-  return o.output;
-}
-
-async function failed(ref: string, action: string, params: unknown, code: string): Promise<string> {
-  const o = await execute(ref, action, params);
-  assert.equal(o.status, 'failed', JSON.stringify(o));
-  assert.equal(o.error?.code, code, JSON.stringify(o));
-  assert.equal(typeof o.error?.message, 'string');
-  assert.ok(o.error!.message.length > 0);
-  return o.error!.message;
-}
-
-async function connectivityTest(ref: string): Promise<Connectivity> {
-  const res = await t.request({ method: 'POST', url: `/v1/integrations/${ref}/test` });
-  assert.equal(res.statusCode, 200, res.body);
-  return (res.json() as { connectivity: Connectivity }).connectivity;
-}
-
-async function runWorkflow(yaml: string, inputs: unknown = {}): Promise<Execution> {
-  const created = await t.request({ method: 'POST', url: '/v1/workflows', payload: { yaml } });
-  assert.equal(created.statusCode, 201, created.body);
-  const id = (created.json() as { workflow: { id: string } }).workflow.id;
-  const run = await t.request({
-    method: 'POST',
-    url: `/v1/workflows/${id}/executions`,
-    payload: { inputs, revision: 'current' },
-  });
-  assert.ok(run.statusCode < 300, run.body);
-  const execId = (run.json() as { execution_id: string }).execution_id;
-  await worker.runUntilIdle();
-  const res = await t.request({ method: 'GET', url: `/v1/executions/${execId}` });
-  assert.equal(res.statusCode, 200, res.body);
-  return (res.json() as { execution: Execution }).execution;
 }
 
 function lastKey(): string | undefined {

@@ -18,21 +18,8 @@ import { Worker } from '../src/engine/worker.js';
 import { writePackage } from '../src/integrations/apps/package.js';
 import { assertError, type ErrorBody } from './helpers/api.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
+import { integrationHelpers, type Execution, type Outcome } from './helpers/integrations.js';
 import { standIn, type Answer, type RecordedRequest, type StandIn } from './vendors/stand-in.js';
-
-interface Outcome {
-  status: 'succeeded' | 'failed';
-  output?: unknown;
-  error?: { code: string; message: string };
-}
-
-interface Execution {
-  id: string;
-  status: string;
-  output: unknown;
-  error: { code: string; message: string; step_id?: string } | null;
-  steps: { key: string; status: string; input: unknown; output: unknown; error: unknown }[];
-}
 
 interface HttpOutput {
   status_code: number;
@@ -71,45 +58,6 @@ async function installApp(t: TestApp, manifest: string): Promise<void> {
   assert.equal(res.statusCode, 201, res.body);
 }
 
-async function createIntegration(t: TestApp, payload: Record<string, unknown>): Promise<string> {
-  const res = await t.request({ method: 'POST', url: '/v1/integrations', payload });
-  assert.equal(res.statusCode, 201, res.body);
-  return (res.json() as { integration: { id: string } }).integration.id;
-}
-
-async function execute(t: TestApp, ref: string, action: string, params: unknown): Promise<Outcome> {
-  const res = await t.request({
-    method: 'POST',
-    url: `/v1/integrations/${ref}/execute`,
-    payload: { action, params },
-  });
-  assert.equal(res.statusCode, 200, res.body);
-  return res.json() as Outcome;
-}
-
-async function failedWith(t: TestApp, ref: string, params: unknown, code: string): Promise<string> {
-  const o = await execute(t, ref, 'request', params);
-  assert.equal(o.status, 'failed', JSON.stringify(o));
-  assert.equal(o.error?.code, code, JSON.stringify(o));
-  return o.error!.message;
-}
-
-async function runWorkflow(t: TestApp, worker: Worker, yaml: string): Promise<Execution> {
-  const created = await t.request({ method: 'POST', url: '/v1/workflows', payload: { yaml } });
-  assert.equal(created.statusCode, 201, created.body);
-  const id = (created.json() as { workflow: { id: string } }).workflow.id;
-  const run = await t.request({
-    method: 'POST',
-    url: `/v1/workflows/${id}/executions`,
-    payload: { inputs: {}, revision: 'current' },
-  });
-  assert.ok(run.statusCode < 300, run.body);
-  const execId = (run.json() as { execution_id: string }).execution_id;
-  await worker.runUntilIdle();
-  const res = await t.request({ method: 'GET', url: `/v1/executions/${execId}` });
-  return (res.json() as { execution: Execution }).execution;
-}
-
 function httpStep(url: string, extra = ''): string {
   return `name: Fetch ${url.slice(0, 60).replace(/[^\w]+/g, ' ')}
 trigger: { type: on_demand }
@@ -133,6 +81,11 @@ describe('outbound rules without an allow-list', () => {
   let tlsUrl: string;
   let certDir: string;
   const slowTimers = new Set<NodeJS.Timeout>();
+  const { createIntegration, execute, failed, runWorkflow } = integrationHelpers(
+    () => t,
+    () => worker,
+    { failedMessage: 'none' },
+  );
 
   before(async () => {
     other = await standIn({ 'GET /echo': (r) => ({ json: { headers: r.headers } }) });
@@ -195,8 +148,8 @@ describe('outbound rules without an allow-list', () => {
 
     t = await startTestApp();
     worker = new Worker({ db: t.db, executor: t.services.executor, logger: silent });
-    await createIntegration(t, { name: 'http-closed', app: 'http' });
-    await createIntegration(t, { name: 'http-open', app: 'http', allowed_networks: ['127.0.0.1/32'] });
+    await createIntegration({ name: 'http-closed', app: 'http' });
+    await createIntegration({ name: 'http-open', app: 'http', allowed_networks: ['127.0.0.1/32'] });
   });
   after(async () => {
     for (const timer of slowTimers) clearTimeout(timer);
@@ -209,21 +162,26 @@ describe('outbound rules without an allow-list', () => {
   });
 
   it('refuses the cloud metadata address in an http.request step and an integration execute', async () => {
-    const x = await runWorkflow(t, worker, httpStep('http://169.254.169.254/latest/meta-data/'));
+    const x = await runWorkflow(httpStep('http://169.254.169.254/latest/meta-data/'));
     assert.equal(x.status, 'failed');
     assert.equal(x.error?.code, 'ADDRESS_BLOCKED', JSON.stringify(x.error));
     assert.match(x.error!.message, /169\.254\.169\.254/);
     assert.match(x.error!.message, /OSPREY_HTTP_ALLOW_NETWORKS/, 'the message says how to allow it');
-    const message = await failedWith(
-      t,
+    const message = await failed(
       'http-closed',
+      'request',
       { url: 'http://169.254.169.254/latest/meta-data/' },
       'ADDRESS_BLOCKED',
     );
     assert.match(message, /169\.254\.169\.254/);
     assert.match(message, /link-local/);
     // Also the integration that allows only the loopback stand-in.
-    await failedWith(t, 'http-open', { url: 'http://169.254.169.254/latest/meta-data/' }, 'ADDRESS_BLOCKED');
+    await failed(
+      'http-open',
+      'request',
+      { url: 'http://169.254.169.254/latest/meta-data/' },
+      'ADDRESS_BLOCKED',
+    );
   });
 
   it('refuses private, loopback, CGNAT and other reserved addresses however they are written', async () => {
@@ -243,39 +201,42 @@ describe('outbound rules without an allow-list', () => {
       'http://[fd00::1]/',
       'http://[fe80::1]/',
     ]) {
-      const o = await execute(t, 'http-closed', 'request', { url });
+      const o = await execute('http-closed', 'request', { url });
       assert.equal(o.error?.code, 'ADDRESS_BLOCKED', `${url}: ${JSON.stringify(o)}`);
     }
-    const x = await runWorkflow(t, worker, httpStep('http://10.0.0.1/'));
+    const x = await runWorkflow(httpStep('http://10.0.0.1/'));
     assert.equal(x.error?.code, 'ADDRESS_BLOCKED', JSON.stringify(x.error));
     assert.equal(local.received('GET', '/ok').length, 0, 'nothing reached the loopback stand-in');
   });
 
   it('refuses a name that resolves to a private address, naming the host and the address', async () => {
     const port = new URL(local.url).port;
-    const message = await failedWith(
-      t,
+    const message = await failed(
       'http-closed',
+      'request',
       { url: `http://localhost:${port}/ok` },
       'ADDRESS_BLOCKED',
     );
     assert.match(message, /localhost/);
     assert.match(message, /127\.0\.0\.1|::1/);
-    const x = await runWorkflow(t, worker, httpStep(`http://localhost:${port}/ok`));
+    const x = await runWorkflow(httpStep(`http://localhost:${port}/ok`));
     assert.equal(x.error?.code, 'ADDRESS_BLOCKED', JSON.stringify(x.error));
     assert.match(x.error!.message, /localhost/);
     assert.equal(local.received('GET', '/ok').length, 0);
   });
 
   it('checks every redirect hop', async () => {
-    let message = await failedWith(t, 'http-open', { url: `${local.url}/to-metadata` }, 'ADDRESS_BLOCKED');
+    let message = await failed(
+      'http-open',
+      'request',
+      { url: `${local.url}/to-metadata` },
+      'ADDRESS_BLOCKED',
+    );
     assert.match(message, /169\.254\.169\.254/);
     assert.equal(local.received('GET', '/to-metadata').length, 1, 'the allowed first hop was sent');
-    message = await failedWith(t, 'http-open', { url: `${local.url}/to-private` }, 'ADDRESS_BLOCKED');
+    message = await failed('http-open', 'request', { url: `${local.url}/to-private` }, 'ADDRESS_BLOCKED');
     assert.match(message, /10\.0\.0\.1/);
     const x = await runWorkflow(
-      t,
-      worker,
       httpStep(`${local.url}/to-metadata`).replace(
         'action: http.request',
         'action: http.request\n    integration: http-open',
@@ -283,21 +244,19 @@ describe('outbound rules without an allow-list', () => {
     );
     assert.equal(x.error?.code, 'ADDRESS_BLOCKED', JSON.stringify(x.error));
     // A redirect that stays on the allowed origin is followed.
-    const ok = await execute(t, 'http-open', 'request', { url: `${local.url}/to-localhost` });
+    const ok = await execute('http-open', 'request', { url: `${local.url}/to-localhost` });
     assert.equal(ok.status, 'succeeded', JSON.stringify(ok));
     assert.deepEqual((ok.output as HttpOutput).api_object, { ok: true });
   });
 
   it("reaches an address the integration's allowed_networks lists, and only through it", async () => {
-    const o = await execute(t, 'http-open', 'request', { url: `${local.url}/ok` });
+    const o = await execute('http-open', 'request', { url: `${local.url}/ok` });
     assert.equal(o.status, 'succeeded', JSON.stringify(o));
     assert.equal((o.output as HttpOutput).status_code, 200);
     assert.deepEqual((o.output as HttpOutput).api_object, { ok: true });
-    await failedWith(t, 'http-closed', { url: `${local.url}/ok` }, 'ADDRESS_BLOCKED');
+    await failed('http-closed', 'request', { url: `${local.url}/ok` }, 'ADDRESS_BLOCKED');
 
     const withIt = await runWorkflow(
-      t,
-      worker,
       httpStep(`${local.url}/ok`).replace(
         'action: http.request',
         'action: http.request\n    integration: http-open',
@@ -305,16 +264,16 @@ describe('outbound rules without an allow-list', () => {
     );
     assert.equal(withIt.status, 'succeeded', JSON.stringify(withIt.error));
     assert.equal(withIt.output, 200);
-    const without = await runWorkflow(t, worker, httpStep(`${local.url}/ok`));
+    const without = await runWorkflow(httpStep(`${local.url}/ok`));
     assert.equal(without.error?.code, 'ADDRESS_BLOCKED', JSON.stringify(without.error));
 
     // A single address allows only itself.
-    const single = await createIntegration(t, {
+    const { id: single } = await createIntegration({
       name: 'http-other-host',
       app: 'http',
       allowed_networks: ['127.0.0.2'],
     });
-    await failedWith(t, single, { url: `${local.url}/ok` }, 'ADDRESS_BLOCKED');
+    await failed(single, 'request', { url: `${local.url}/ok` }, 'ADDRESS_BLOCKED');
     // Allowing later takes effect at once.
     const patched = await t.request({
       method: 'PATCH',
@@ -322,7 +281,7 @@ describe('outbound rules without an allow-list', () => {
       payload: { allowed_networks: ['127.0.0.0/8'] },
     });
     assert.equal(patched.statusCode, 200, patched.body);
-    assert.equal((await execute(t, single, 'request', { url: `${local.url}/ok` })).status, 'succeeded');
+    assert.equal((await execute(single, 'request', { url: `${local.url}/ok` })).status, 'succeeded');
   });
 
   it('refuses an allowed_networks entry that is not an address or CIDR, naming it', async () => {
@@ -363,40 +322,38 @@ describe('outbound rules without an allow-list', () => {
   });
 
   it('fails a response over 10 MiB with RESPONSE_TOO_LARGE', async () => {
-    const message = await failedWith(t, 'http-open', { url: `${local.url}/big` }, 'RESPONSE_TOO_LARGE');
+    const message = await failed('http-open', 'request', { url: `${local.url}/big` }, 'RESPONSE_TOO_LARGE');
     assert.match(message, /10485760/);
   });
 
   it('stops a redirect loop with TOO_MANY_REDIRECTS, and honours max_redirects', async () => {
     const before = local.received('GET', '/loop').length;
-    const message = await failedWith(t, 'http-open', { url: `${local.url}/loop` }, 'TOO_MANY_REDIRECTS');
+    const message = await failed('http-open', 'request', { url: `${local.url}/loop` }, 'TOO_MANY_REDIRECTS');
     assert.match(message, /5/);
     assert.equal(local.received('GET', '/loop').length - before, 6, 'the first request and five redirects');
-    await failedWith(
-      t,
+    await failed(
       'http-open',
+      'request',
       { url: `${local.url}/two-hops`, max_redirects: 1 },
       'TOO_MANY_REDIRECTS',
     );
-    const two = await execute(t, 'http-open', 'request', { url: `${local.url}/two-hops`, max_redirects: 2 });
+    const two = await execute('http-open', 'request', { url: `${local.url}/two-hops`, max_redirects: 2 });
     assert.equal(two.status, 'succeeded', JSON.stringify(two));
   });
 
   it("times out at the integration's timeout_seconds with STEP_TIMEOUT", async () => {
-    const slow = await createIntegration(t, {
+    const { id: slow } = await createIntegration({
       name: 'http-slow',
       app: 'http',
       allowed_networks: ['127.0.0.1/32'],
       timeout_seconds: 1,
     });
     const started = Date.now();
-    const message = await failedWith(t, slow, { url: `${local.url}/slow` }, 'STEP_TIMEOUT');
+    const message = await failed(slow, 'request', { url: `${local.url}/slow` }, 'STEP_TIMEOUT');
     const took = Date.now() - started;
     assert.ok(took >= 900 && took < 2500, `stopped after ${took} ms`);
     assert.ok(message.length > 0);
     const x = await runWorkflow(
-      t,
-      worker,
       httpStep(`${local.url}/slow`).replace(
         'action: http.request',
         'action: http.request\n    integration: http-slow',
@@ -406,20 +363,20 @@ describe('outbound rules without an allow-list', () => {
   });
 
   it('verifies TLS certificates unless the integration turns verify_tls off', async () => {
-    const verified = await createIntegration(t, {
+    const { id: verified } = await createIntegration({
       name: 'http-tls',
       app: 'http',
       allowed_networks: ['127.0.0.1/32'],
     });
-    const message = await failedWith(t, verified, { url: `${tlsUrl}/` }, 'TLS_FAILED');
+    const message = await failed(verified, 'request', { url: `${tlsUrl}/` }, 'TLS_FAILED');
     assert.match(message, /certificate/i);
-    const unverified = await createIntegration(t, {
+    const { id: unverified } = await createIntegration({
       name: 'http-tls-off',
       app: 'http',
       allowed_networks: ['127.0.0.1/32'],
       verify_tls: false,
     });
-    const o = await execute(t, unverified, 'request', { url: `${tlsUrl}/` });
+    const o = await execute(unverified, 'request', { url: `${tlsUrl}/` });
     assert.equal(o.status, 'succeeded', JSON.stringify(o));
     assert.deepEqual((o.output as HttpOutput).api_object, { secure: true });
     // Turning it back on refuses again.
@@ -428,19 +385,19 @@ describe('outbound rules without an allow-list', () => {
       url: `/v1/integrations/${unverified}`,
       payload: { verify_tls: true },
     });
-    await failedWith(t, unverified, { url: `${tlsUrl}/` }, 'TLS_FAILED');
+    await failed(unverified, 'request', { url: `${tlsUrl}/` }, 'TLS_FAILED');
   });
 
   it('does not send the integration credentials to another origin after a redirect', async () => {
     await installApp(t, KEYED);
     const key = 'keyed-api-key-0c9d7e5f1a';
-    const id = await createIntegration(t, {
+    const { id } = await createIntegration({
       name: 'keyed',
       app: 'keyed',
       allowed_networks: ['127.0.0.1/32'],
       configuration: { base_url: local.url, api_key: key },
     });
-    const bearer = await execute(t, id, 'hop_bearer', {});
+    const bearer = await execute(id, 'hop_bearer', {});
     assert.equal(bearer.status, 'succeeded', JSON.stringify(bearer));
     assert.equal(local.received('GET', '/hop').at(-1)?.headers.authorization, `Bearer ${key}`);
     assert.equal(
@@ -449,7 +406,7 @@ describe('outbound rules without an allow-list', () => {
       'Authorization stays with its origin',
     );
 
-    const header = await execute(t, id, 'hop', {});
+    const header = await execute(id, 'hop', {});
     assert.equal(header.status, 'succeeded', JSON.stringify(header));
     assert.equal(local.received('GET', '/hop').at(-1)?.headers['x-api-key'], key);
     // Regression (failed at d05a628, fixed in the working tree since): only Authorization and Cookie are dropped on a cross-origin redirect; the app's API key
@@ -466,7 +423,9 @@ describe('outbound rules without an allow-list', () => {
     const allowed = await startTestApp({ env: { OSPREY_HTTP_ALLOW_NETWORKS: '127.0.0.0/8' } });
     try {
       const w = new Worker({ db: allowed.db, executor: allowed.services.executor, logger: silent });
-      const x = await runWorkflow(allowed, w, httpStep(`${local.url}/very-slow`, '    timeout: 45s\n'));
+      const x = await integrationHelpers(allowed, w).runWorkflow(
+        httpStep(`${local.url}/very-slow`, '    timeout: 45s\n'),
+      );
       // Regression (failed at d05a628, fixed in the working tree since): with no integration the runtime applies its own 30 s default (timeoutMs: row?.timeout_ms
       // ?? 30_000), so the step fails with STEP_TIMEOUT after 30 s although it allows 45 s.
       assert.equal(x.status, 'succeeded', JSON.stringify(x.error));
@@ -481,6 +440,10 @@ describe('outbound rules with OSPREY_HTTP_ALLOW_NETWORKS', () => {
   let t: TestApp;
   let worker: Worker;
   let local: StandIn;
+  const { runWorkflow } = integrationHelpers(
+    () => t,
+    () => worker,
+  );
   before(async () => {
     local = await standIn({ 'GET /ok': () => ({ json: { ok: true } }) });
     t = await startTestApp({ env: { OSPREY_HTTP_ALLOW_NETWORKS: '127.0.0.0/8' } });
@@ -492,20 +455,20 @@ describe('outbound rules with OSPREY_HTTP_ALLOW_NETWORKS', () => {
   });
 
   it('reaches the allowed network without an integration, and still refuses the rest', async () => {
-    const x = await runWorkflow(t, worker, httpStep(`${local.url}/ok`));
+    const x = await runWorkflow(httpStep(`${local.url}/ok`));
     assert.equal(x.status, 'succeeded', JSON.stringify(x.error));
     assert.equal(x.output, 200);
     const port = new URL(local.url).port;
-    const named = await runWorkflow(t, worker, httpStep(`http://localhost:${port}/ok`));
+    const named = await runWorkflow(httpStep(`http://localhost:${port}/ok`));
     // localhost may resolve to ::1 first, which the IPv4 allow-list does not cover.
     assert.ok(
       named.status === 'succeeded' ||
         (named.error?.code === 'ADDRESS_BLOCKED' && /::1/.test(named.error.message)),
       JSON.stringify(named.error),
     );
-    const metadata = await runWorkflow(t, worker, httpStep('http://169.254.169.254/latest/meta-data/'));
+    const metadata = await runWorkflow(httpStep('http://169.254.169.254/latest/meta-data/'));
     assert.equal(metadata.error?.code, 'ADDRESS_BLOCKED');
-    const privateNet = await runWorkflow(t, worker, httpStep('http://10.0.0.1/'));
+    const privateNet = await runWorkflow(httpStep('http://10.0.0.1/'));
     assert.equal(privateNet.error?.code, 'ADDRESS_BLOCKED');
   });
 });

@@ -25,6 +25,19 @@ export function githubError(
   };
 }
 
+/** GitHub's 422 for a required field left out of the body. */
+function missingField(resource: string, field: string, doc: string): Answer {
+  return {
+    status: 422,
+    json: {
+      message: 'Validation Failed',
+      errors: [{ resource, code: 'missing_field', field }],
+      documentation_url: doc,
+      status: '422',
+    },
+  };
+}
+
 function gitBlobSha(content: Buffer): string {
   return createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
 }
@@ -244,16 +257,7 @@ export async function gitHubStandIn(token = GITHUB_TOKEN): Promise<GitHubStandIn
         const body = req.json as Record<string, unknown> | undefined;
         if (!body || typeof body !== 'object') return githubError(400, 'Problems parsing JSON', doc);
         if (req.path === `${repoPath}/issues`) {
-          if (typeof body.title !== 'string' || body.title === '')
-            return {
-              status: 422,
-              json: {
-                message: 'Validation Failed',
-                errors: [{ resource: 'Issue', code: 'missing_field', field: 'title' }],
-                documentation_url: doc,
-                status: '422',
-              },
-            };
+          if (typeof body.title !== 'string' || body.title === '') return missingField('Issue', 'title', doc);
           const number = issues.length + 1;
           const labels = (body.labels as string[] | undefined) ?? [];
           const assignees = (body.assignees as string[] | undefined) ?? [];
@@ -298,15 +302,7 @@ export async function gitHubStandIn(token = GITHUB_TOKEN): Promise<GitHubStandIn
               'https://docs.github.com/rest/issues/comments#create-an-issue-comment',
             );
           if (typeof body.body !== 'string' || body.body === '')
-            return {
-              status: 422,
-              json: {
-                message: 'Validation Failed',
-                errors: [{ resource: 'IssueComment', code: 'missing_field', field: 'body' }],
-                documentation_url: doc,
-                status: '422',
-              },
-            };
+            return missingField('IssueComment', 'body', doc);
           issue.comments.push(body.body);
           const id = 3_000_000 + issue.comments.length;
           return {

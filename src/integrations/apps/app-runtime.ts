@@ -4,7 +4,12 @@ import type { CodeRunner } from '../../engine/step-host.js';
 import { truthy, type ExpressionRuntime, type Scope } from '../../engine/expressions.js';
 import { ActionError } from '../action-error.js';
 import type { OutboundHttp, OutboundPolicy } from '../http/outbound.js';
-import { retryableConnection, retryableStatus, retryAfterMs, waitToRetry } from '../http/retry-policy.js';
+import {
+  retryableConnection,
+  retryableStatus,
+  retryAfterFromHeaders,
+  waitToRetry,
+} from '../http/retry-policy.js';
 import type { AppCatalogue, InstalledApp } from './catalogue.js';
 import type { NativeHandler, NativeTest } from './native-handler.js';
 import type { OAuth2Tokens } from './oauth2.js';
@@ -285,12 +290,14 @@ export class AppRuntime {
       }
       const ok = (res.status >= 200 && res.status < 300) || (req.accept_status ?? []).includes(res.status);
       if (!ok) {
-        const after = retryAfterMs(res.headers['retry-after']);
-        const retryable = retryableStatus(res.status, method, after);
+        const after = retryAfterFromHeaders(res.headers);
+        // A 403 with no requests left (GitHub's primary rate limit) is a rate limit, not a refusal.
+        const status = res.status === 403 && res.headers['x-ratelimit-remaining'] === '0' ? 429 : res.status;
+        const retryable = retryableStatus(status, method, after);
         if (retryable && (await waitToRetry(attempt, call.retries, after, signal))) continue;
         const detail = vendorMessage(res.text);
         const message = `${label} answered ${res.status}${detail ? `: ${detail}` : ''}`;
-        throw statusError(res.status, message, retryable ? (after ?? 0) : undefined);
+        throw statusError(status, message, retryable ? (after ?? 0) : undefined);
       }
       const contentType = res.headers['content-type'] ?? '';
       let parsed: unknown = res.text;
@@ -448,6 +455,7 @@ function vendorMessage(text: string): string {
     pick(o.errorMessages) ??
     pick(o.message) ??
     pick(o.error_description) ??
+    pick(o.errorSummary) ??
     pick(o.detail) ??
     pick(o.messages) ??
     pick(o.text);

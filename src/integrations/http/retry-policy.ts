@@ -15,6 +15,25 @@ export function retryAfterMs(value: string | string[] | undefined): number | und
 }
 
 /**
+ * When to come back, from an answer's headers: Retry-After, else the rate-limit reset headers
+ * vendors use instead (Okta's X-Rate-Limit-Reset, CrowdStrike's X-RateLimit-RetryAfter, GitHub's
+ * X-RateLimit-Reset), which hold epoch seconds (or, when small, seconds to wait).
+ */
+export function retryAfterFromHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): number | undefined {
+  const standard = retryAfterMs(headers['retry-after']);
+  if (standard !== undefined) return standard;
+  for (const name of ['x-ratelimit-retryafter', 'x-rate-limit-reset', 'x-ratelimit-reset']) {
+    const raw = headers[name];
+    const value = Number(Array.isArray(raw) ? raw[0] : raw);
+    if (!raw || !Number.isFinite(value)) continue;
+    return value > 1e9 ? Math.max(0, value * 1000 - Date.now()) : Math.max(0, value * 1000);
+  }
+  return undefined;
+}
+
+/**
  * Whether an answer may be retried: 429 always (the request was not processed), 5xx for idempotent
  * methods, and for POST or PATCH only a 503 that says when to come back.
  */
