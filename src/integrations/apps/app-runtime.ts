@@ -4,16 +4,12 @@ import type { CodeRunner } from '../../engine/step-host.js';
 import { truthy, type ExpressionRuntime, type Scope } from '../../engine/expressions.js';
 import { ActionError } from '../action-error.js';
 import type { OutboundHttp, OutboundPolicy } from '../http/outbound.js';
-import {
-  retryableConnection,
-  retryableStatus,
-  retryAfterFromHeaders,
-  waitToRetry,
-} from '../http/retry-policy.js';
+import { retryableConnection, retryableStatus, retryAfterFor, waitToRetry } from '../http/retry-policy.js';
 import type { AppCatalogue, InstalledApp } from './catalogue.js';
 import type { NativeHandler, NativeTest } from './native-handler.js';
 import type { OAuth2Tokens } from './oauth2.js';
 import { Scrubber } from './scrub.js';
+import { statusError, vendorMessage } from './vendor-errors.js';
 
 /** The codes an `error:` template may choose. */
 const TEMPLATE_ERROR_CODES = new Set([
@@ -265,7 +261,16 @@ export class AppRuntime {
     for (let attempt = 0; ; attempt++) {
       const sendUrl = new URL(url);
       const sendHeaders = { ...headers };
-      const oauthKey = await this.#authenticate(call, auth, scope, sendUrl, sendHeaders, scrub, signal);
+      let oauthKey: string | undefined;
+      try {
+        oauthKey = await this.#authenticate(call, auth, scope, sendUrl, sendHeaders, scrub, signal);
+      } catch (error) {
+        // A token endpoint that is busy (429, 5xx) is waited for like the API itself.
+        const e = error as ActionError;
+        const busy = e instanceof ActionError && (e.code === 'RATE_LIMITED' || e.code === 'REMOTE_ERROR');
+        if (busy && (await waitToRetry(attempt, call.retries, e.retryAfterMs, signal))) continue;
+        throw error;
+      }
       // Every header that carries a secret stays with the origin it was configured for.
       const credentialHeaders = Object.entries(sendHeaders)
         .filter(([, v]) => scrub.touches(v))
@@ -290,9 +295,9 @@ export class AppRuntime {
       }
       const ok = (res.status >= 200 && res.status < 300) || (req.accept_status ?? []).includes(res.status);
       if (!ok) {
-        const after = retryAfterFromHeaders(res.headers);
         // A 403 with no requests left (GitHub's primary rate limit) is a rate limit, not a refusal.
         const status = res.status === 403 && res.headers['x-ratelimit-remaining'] === '0' ? 429 : res.status;
+        const after = retryAfterFor(status, res.headers);
         const retryable = retryableStatus(status, method, after);
         if (retryable && (await waitToRetry(attempt, call.retries, after, signal))) continue;
         const detail = vendorMessage(res.text);
@@ -370,6 +375,7 @@ export class AppRuntime {
             scope: auth.scope ? await text(auth.scope) : undefined,
             audience: auth.audience ? await text(auth.audience) : undefined,
             clientAuth: auth.client_auth ?? 'basic',
+            label: call.app.manifest.title,
           },
           call.policy,
           signal,
@@ -412,54 +418,6 @@ function missingConfig(call: Pick<ActionCall, 'app' | 'config'>): void {
       'INTEGRATION_INCOMPLETE',
       `${call.app.manifest.title} needs ${missing.join(', ')} in the integration's configuration`,
     );
-}
-
-function statusError(status: number, message: string, retryAfter: number | undefined): ActionError {
-  if (status === 401 || status === 403) return new ActionError('AUTH_FAILED', message);
-  if (status === 404) return new ActionError('NOT_FOUND', message);
-  if (status === 429) return new ActionError('RATE_LIMITED', message, retryAfter ?? 0);
-  if (status >= 500) return new ActionError('REMOTE_ERROR', message, retryAfter);
-  return new ActionError('REMOTE_REJECTED', message);
-}
-
-/** The vendor's own words from an error body, when it has some. */
-function vendorMessage(text: string): string {
-  let body: unknown;
-  try {
-    body = JSON.parse(text) as unknown;
-  } catch {
-    const t = text.trim();
-    return t.length > 0 && t.length <= 300 && !/^</.test(t) ? t : '';
-  }
-  const pick = (v: unknown): string | undefined => {
-    if (typeof v === 'string' && v) return v;
-    if (Array.isArray(v)) return v.map(pick).filter(Boolean).join('; ') || undefined;
-    if (v && typeof v === 'object') {
-      const o = v as Record<string, unknown>;
-      // Elasticsearch: {type, reason}; Splunk: {type, text}.
-      const reason = pick(o.reason);
-      if (reason) return typeof o.type === 'string' ? `${o.type}: ${reason}` : reason;
-      const named =
-        pick(o.message) ?? pick(o.detail) ?? pick(o.error_description) ?? pick(o.description) ?? pick(o.text);
-      if (named) return named;
-      // A map of field to message (Jira's "errors").
-      const entries = Object.entries(o).filter(([, m]) => typeof m === 'string' && m);
-      return entries.length ? entries.map(([k, m]) => `${k}: ${String(m)}`).join('; ') : undefined;
-    }
-    return undefined;
-  };
-  const o = (body ?? {}) as Record<string, unknown>;
-  const found =
-    pick(o.error) ??
-    pick(o.errors) ??
-    pick(o.errorMessages) ??
-    pick(o.message) ??
-    pick(o.error_description) ??
-    pick(o.errorSummary) ??
-    pick(o.detail) ??
-    pick(o.messages) ??
-    pick(o.text);
-  return found ? found.slice(0, 500) : '';
 }
 
 function paramProblem(e: ErrorObject): { field: string; message: string } {

@@ -1,5 +1,7 @@
 import { ActionError } from '../action-error.js';
 import type { OutboundHttp, OutboundPolicy } from '../http/outbound.js';
+import { retryAfterFor } from '../http/retry-policy.js';
+import { statusError, vendorMessage } from './vendor-errors.js';
 
 interface CachedToken {
   token: string;
@@ -13,6 +15,8 @@ export interface TokenRequest {
   scope?: string | undefined;
   audience?: string | undefined;
   clientAuth: 'basic' | 'body';
+  /** The app's title, for messages. */
+  label: string;
 }
 
 /**
@@ -84,7 +88,7 @@ export class OAuth2Tokens {
       { method: 'POST', url, headers, body: form.toString(), signal, maxRedirects: 0 },
       policy,
     );
-    let body: { access_token?: unknown; expires_in?: unknown; error?: unknown; error_description?: unknown };
+    let body: { access_token?: unknown; expires_in?: unknown; error_description?: unknown };
     try {
       body = JSON.parse(res.text) as typeof body;
     } catch {
@@ -92,14 +96,16 @@ export class OAuth2Tokens {
     }
     if (res.status >= 400 || typeof body.access_token !== 'string') {
       const why =
-        typeof body.error_description === 'string'
-          ? body.error_description
-          : typeof body.error === 'string'
-            ? body.error
-            : `answered ${res.status}`;
-      throw new ActionError(
-        res.status === 401 || res.status === 400 || res.status === 403 ? 'AUTH_FAILED' : 'REMOTE_ERROR',
-        `could not get an OAuth2 token from ${url.origin}${url.pathname}: ${why}`,
+        (typeof body.error_description === 'string' && body.error_description) ||
+        vendorMessage(res.text) ||
+        (res.status < 400 ? 'the answer has no access_token' : '');
+      const message = `${req.label}: could not get an OAuth2 token from ${url.origin}${url.pathname}: answered ${res.status}${why ? `: ${why}` : ''}`;
+      if (res.status < 400) throw new ActionError('INVALID_RESPONSE', message);
+      // A refused client is an authentication failure whatever the status (400 invalid_client too).
+      throw statusError(
+        res.status === 400 ? 401 : res.status,
+        message,
+        retryAfterFor(res.status, res.headers),
       );
     }
     const seconds = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 3600;

@@ -1,6 +1,6 @@
 import { ActionError } from '../action-error.js';
 import type { OutboundHttp, OutboundPolicy } from './outbound.js';
-import { retryableStatus, retryAfterFromHeaders, waitToRetry } from './retry-policy.js';
+import { retryableStatus, retryAfterFor, waitToRetry } from './retry-policy.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 
@@ -79,7 +79,7 @@ export class HttpClient {
         api_object: parseBody(res.text, res.headers['content-type']),
       };
       if (res.status < 400 || input.fail_on_error_status === false) return output;
-      const after = retryAfterFromHeaders(res.headers);
+      const after = retryAfterFor(res.status, res.headers);
       const retryable = retryableStatus(res.status, method, after);
       if (retryable && (await waitToRetry(attempt, retries, after, signal))) continue;
       throw new ActionError(

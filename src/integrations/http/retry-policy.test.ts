@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { retryableStatus, retryAfterFromHeaders, retryAfterMs, waitToRetry } from './retry-policy.js';
+import { retryableStatus, retryAfterFor, retryAfterMs, waitToRetry } from './retry-policy.js';
 
 describe('retry policy', () => {
   it('reads Retry-After as seconds or a date, and the vendors’ reset headers', () => {
@@ -9,12 +9,15 @@ describe('retry policy', () => {
     const ms = retryAfterMs(inTwo)!;
     assert.ok(ms > 0 && ms <= 2000, String(ms));
     assert.equal(retryAfterMs('soon'), undefined);
-    assert.equal(retryAfterFromHeaders({ 'retry-after': '1', 'x-rate-limit-reset': '9999999999' }), 1000);
+    assert.equal(retryAfterFor(429, { 'retry-after': '1', 'x-rate-limit-reset': '9999999999' }), 1000);
     const epoch = Math.floor(Date.now() / 1000) + 5;
-    const okta = retryAfterFromHeaders({ 'x-rate-limit-reset': String(epoch) })!;
+    const okta = retryAfterFor(429, { 'x-rate-limit-reset': String(epoch) })!;
     assert.ok(okta > 3000 && okta <= 5000, String(okta));
-    assert.equal(retryAfterFromHeaders({ 'x-ratelimit-retryafter': '2' }), 2000);
-    assert.equal(retryAfterFromHeaders({}), undefined);
+    assert.equal(retryAfterFor(429, { 'x-ratelimit-retryafter': '2' }), 2000);
+    assert.equal(retryAfterFor(429, {}), undefined);
+    // on other answers the reset headers (sent on every answer) are not a retry time
+    assert.equal(retryAfterFor(500, { 'x-rate-limit-reset': String(epoch) }), undefined);
+    assert.equal(retryAfterFor(503, { 'retry-after': '2' }), 2000);
   });
 
   it('retries 429 always, 5xx only when idempotent, and a POST only on a 503 that says when', () => {

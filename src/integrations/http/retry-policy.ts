@@ -15,15 +15,17 @@ export function retryAfterMs(value: string | string[] | undefined): number | und
 }
 
 /**
- * When to come back, from an answer's headers: Retry-After, else the rate-limit reset headers
- * vendors use instead (Okta's X-Rate-Limit-Reset, CrowdStrike's X-RateLimit-RetryAfter, GitHub's
- * X-RateLimit-Reset), which hold epoch seconds (or, when small, seconds to wait).
+ * When to come back after an answer: Retry-After, else, for a rate limit (429) only, the reset
+ * headers vendors send instead (Okta's X-Rate-Limit-Reset, CrowdStrike's X-RateLimit-RetryAfter,
+ * GitHub's X-RateLimit-Reset), which hold epoch seconds (or, when small, seconds to wait). Vendors
+ * send those on every answer, so on any other status they say nothing about when to retry.
  */
-export function retryAfterFromHeaders(
+export function retryAfterFor(
+  status: number,
   headers: Record<string, string | string[] | undefined>,
 ): number | undefined {
   const standard = retryAfterMs(headers['retry-after']);
-  if (standard !== undefined) return standard;
+  if (standard !== undefined || status !== 429) return standard;
   for (const name of ['x-ratelimit-retryafter', 'x-rate-limit-reset', 'x-ratelimit-reset']) {
     const raw = headers[name];
     const value = Number(Array.isArray(raw) ? raw[0] : raw);
