@@ -6,7 +6,7 @@ import { ActionError } from '../action-error.js';
 import type { OutboundHttp, OutboundPolicy } from '../http/outbound.js';
 import { retryableConnection, retryableStatus, retryAfterFor, waitToRetry } from '../http/retry-policy.js';
 import type { AppCatalogue, InstalledApp } from './catalogue.js';
-import type { NativeHandler, NativeTest } from './native-handler.js';
+import type { NativeActionContext, NativeHandler, NativeTest } from './native-handler.js';
 import type { OAuth2Tokens } from './oauth2.js';
 import { Scrubber } from './scrub.js';
 import { statusError, vendorMessage } from './vendor-errors.js';
@@ -76,16 +76,7 @@ export class AppRuntime {
         const handler = this.deps.handlers.get(action.handler);
         if (!handler) throw new ActionError('ACTION_UNAVAILABLE', `no native handler ${action.handler}`);
         return scrub.value(
-          await handler({
-            params,
-            config: call.config,
-            signal,
-            guard: this.deps.http.guard(call.policy),
-            policy: call.policy,
-            verifyTls: call.policy.verifyTls !== false,
-            timeoutMs: call.timeoutMs,
-            retries: call.retries,
-          }),
+          await handler({ ...this.#nativeContext(call, signal), params, retries: call.retries }),
         );
       }
       if (action.code) {
@@ -148,14 +139,7 @@ export class AppRuntime {
       if (test.handler) {
         const handler = this.deps.tests.get(test.handler);
         if (!handler) throw new ActionError('ACTION_UNAVAILABLE', `no native test ${test.handler}`);
-        await handler({
-          config: call.config,
-          signal,
-          guard: this.deps.http.guard(call.policy),
-          policy: call.policy,
-          verifyTls: call.policy.verifyTls !== false,
-          timeoutMs: call.timeoutMs,
-        });
+        await handler(this.#nativeContext(call, signal));
         return {};
       }
       const response = await this.#exchange(
@@ -169,6 +153,21 @@ export class AppRuntime {
     } catch (error) {
       throw cleanError(error, scrub, signal, call.signal);
     }
+  }
+
+  /** What a native handler or test gets: the configuration and the integration's network rules. */
+  #nativeContext(
+    call: Omit<ActionCall, 'action' | 'params'>,
+    signal: AbortSignal,
+  ): Omit<NativeActionContext, 'params'> {
+    return {
+      config: call.config,
+      signal,
+      guard: this.deps.http.guard(call.policy),
+      policy: call.policy,
+      verifyTls: call.policy.verifyTls !== false,
+      timeoutMs: call.timeoutMs,
+    };
   }
 
   #validate(call: ActionCall): Record<string, unknown> {
