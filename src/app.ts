@@ -82,6 +82,7 @@ export function createServices(
     db,
     apiKeys,
     audit,
+    keyring,
     now,
     tokenTtlSeconds: config.tokenTtlSeconds,
     sessionTtlHours: config.sessionTtlHours,

@@ -10,11 +10,13 @@ import { OspreyError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import { ErrorBody } from './common-schemas.js';
 import { nativeRoutes } from './native/index.js';
+import { orchestrateRoutes } from './orchestrate/index.js';
 import { registerAuth } from './plugins/auth.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerValidation } from './plugins/validation.js';
 import { torqRoutes } from './torq/index.js';
+import { OSPREY_VERSION } from '../version.js';
 
 export interface ServerOptions {
   services: Services;
@@ -53,7 +55,7 @@ export async function buildServer({ services, config, logger }: ServerOptions): 
       openapi: '3.1.0',
       info: {
         title: 'Osprey API',
-        version: '0.1.0',
+        version: OSPREY_VERSION,
         description:
           'Native API under /v1; Torq-compatible surface under /v1alpha and /public/v1alpha. Authenticate with POST /v1/auth/token.',
       },
@@ -96,5 +98,6 @@ export async function buildServer({ services, config, logger }: ServerOptions): 
   await app.register(nativeRoutes(services), { prefix: '/v1' });
   await app.register(torqRoutes(services), { prefix: '/v1alpha' });
   await app.register(torqRoutes(services), { prefix: '/public/v1alpha' });
+  await app.register(orchestrateRoutes(services, OSPREY_VERSION), { prefix: '/soarapi/openapi' });
   return app;
 }

@@ -7,9 +7,10 @@ import { registerMigrate } from './commands/migrate.js';
 import { isServing, registerStart } from './commands/start.js';
 import { registerUsersSetPassword } from './commands/users-set-password.js';
 import { registerWorkspacesCreate } from './commands/workspaces-create.js';
+import { OSPREY_VERSION } from '../version.js';
 
 const program = new Command();
-program.name('osprey').description('Osprey: self-hosted security automation (SOAR)').version('0.1.0');
+program.name('osprey').description('Osprey: self-hosted security automation (SOAR)').version(OSPREY_VERSION);
 registerStart(program);
 registerMigrate(program);
 registerWorkspacesCreate(program);

@@ -4,7 +4,7 @@ import { parseManifest, type AppManifest } from '../domain/apps/manifest.js';
 import { AUDIT_ACTIONS } from '../domain/audit-actions.js';
 import { authorize } from '../domain/authorize.js';
 import { conflict, notFound, OspreyError } from '../domain/errors.js';
-import { newId } from '../domain/ids.js';
+import { newId, stableId } from '../domain/ids.js';
 import type { AppCatalogue, InstalledApp } from '../integrations/apps/catalogue.js';
 import { readPackage, writePackage } from '../integrations/apps/package.js';
 import { compareVersions } from '../integrations/apps/semver.js';
@@ -25,6 +25,8 @@ export interface ActionView {
 }
 
 export interface AppView {
+  /** The installed package's id, or a stable id for a built-in app version. */
+  unique_id: string;
   identifier: string;
   version: string;
   versions: string[];
@@ -52,6 +54,7 @@ export interface AppView {
 export function appView(app: InstalledApp, versions: string[], detail: boolean): AppView {
   const m = app.manifest;
   return {
+    unique_id: app.installed?.id ?? stableId('app', m.identifier, m.version),
     identifier: m.identifier,
     version: m.version,
     versions,

@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Principal } from '../domain/actor.js';
 import { AUDIT_ACTIONS } from '../domain/audit-actions.js';
 import { OspreyError, unauthenticated } from '../domain/errors.js';
@@ -11,6 +12,7 @@ import {
   insertSession,
   moveSession,
   principalForSession,
+  principalForClientId,
   principalForToken,
   type SessionPrincipalRow,
   type TokenPrincipalRow,
@@ -20,6 +22,7 @@ import { touchLogin, userByEmail } from '../store/users.js';
 import { workspacesOfUser } from '../store/workspaces.js';
 import { hashToken, type ApiKeyService } from './api-keys.js';
 import type { AuditService } from './audit.js';
+import { rowAad, type Keyring } from './keyring.js';
 
 /** What the transport knows about a request, recorded with every audit entry. */
 export interface RequestMeta {
@@ -42,7 +45,13 @@ export interface AuthServiceDeps {
   sessionTtlHours: number;
   /** How long a verified token is trusted without asking the database again. */
   cacheMs?: number;
+  /** Opens API key secrets, to check signed (Orchestrate-style) requests. */
+  keyring: Keyring;
 }
+
+/** How far a signed request's Expires may be in the past (clock skew) and in the future. */
+export const SIGNED_REQUEST_SKEW_SECONDS = 30;
+export const SIGNED_REQUEST_MAX_TTL_SECONDS = 300;
 
 interface Cached<T> {
   value: T | undefined;
@@ -152,6 +161,38 @@ export class AuthService {
     }
     if (!hit.value) throw unauthenticated();
     return tokenPrincipal(hit.value, meta);
+  }
+
+  /**
+   * A signed request (Cyware Orchestrate's Open API scheme): AccessID is the key's client id,
+   * Signature = Base64(HMAC-SHA1(client secret, AccessID + "\n" + Expires)), and Expires (epoch
+   * seconds) must not have passed by more than the skew nor lie more than five minutes ahead.
+   */
+  async authenticateSigned(
+    accessId: string,
+    expires: string,
+    signature: string,
+    meta: RequestMeta,
+  ): Promise<Principal> {
+    const when = Number(expires);
+    const now = this.deps.now() / 1000;
+    if (!/^\d{1,12}$/.test(expires)) throw unauthenticated('Expires must be a Unix time in seconds');
+    if (when < now - SIGNED_REQUEST_SKEW_SECONDS)
+      throw unauthenticated('the signature has expired; sign the request again');
+    if (when > now + SIGNED_REQUEST_MAX_TTL_SECONDS)
+      throw unauthenticated(`Expires may be at most ${SIGNED_REQUEST_MAX_TTL_SECONDS} s ahead`);
+    const row = await principalForClientId(this.deps.db, accessId);
+    if (!row) throw unauthenticated('the signature is not valid for this AccessID');
+    const secret = await this.deps.keyring.decrypt(
+      row.secret_encrypted,
+      row.secret_key_version,
+      rowAad('api_keys', row.api_key_id),
+    );
+    const expected = createHmac('sha1', secret).update(`${accessId}\n${expires}`).digest();
+    const given = Buffer.from(signature, 'base64');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected))
+      throw unauthenticated('the signature is not valid for this AccessID');
+    return tokenPrincipal(row, meta);
   }
 
   async authenticateSession(cookie: string, meta: RequestMeta): Promise<Principal> {

@@ -42,6 +42,23 @@ export function principalForToken(sql: Sql, hash: Buffer): Promise<TokenPrincipa
   );
 }
 
+/** A usable API key by its client id, with its sealed secret (for signed requests). */
+export function principalForClientId(
+  sql: Sql,
+  clientId: string,
+): Promise<(TokenPrincipalRow & { secret_encrypted: Buffer; secret_key_version: number }) | undefined> {
+  return sql.one(
+    `SELECT k.id AS api_key_id, k.name AS key_name, k.role, k.type, k.user_id, k.created_by_email,
+            k.secret_encrypted, k.secret_key_version,
+            u.email AS user_email, m.role AS user_role, w.id AS workspace_id, w.name AS workspace_name
+       FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
+       LEFT JOIN users u ON u.id = k.user_id
+       LEFT JOIN memberships m ON m.user_id = k.user_id AND m.workspace_id = k.workspace_id
+      WHERE k.client_id = $1 AND k.enabled AND (k.expires_at IS NULL OR k.expires_at > now())`,
+    [clientId],
+  );
+}
+
 export async function deleteExpiredTokens(sql: Sql): Promise<number> {
   const a = await sql.exec('DELETE FROM access_tokens WHERE expires_at < now()');
   const b = await sql.exec('DELETE FROM sessions WHERE expires_at < now()');

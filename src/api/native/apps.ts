@@ -1,10 +1,8 @@
-import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { Services } from '../../app.js';
-import { invalidArgument } from '../../domain/errors.js';
-import { PACKAGE_LIMITS } from '../../integrations/apps/package.js';
 import { ok } from '../common-schemas.js';
+import { acceptPackages, packageUpload } from '../package-upload.js';
 import { principalOf } from '../plugins/auth.js';
 
 const AppParams = Type.Object({ identifier: Type.String({ pattern: '^[a-z][a-z0-9_]{1,39}$' }) });
@@ -17,13 +15,7 @@ export function appRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     const tags = ['apps'];
     // A package arrives as the raw ZIP body, or as the "package" (or Orchestrate's "module") part.
-    await app.register(multipart, { limits: { fileSize: PACKAGE_LIMITS.packedBytes, files: 1 } });
-    for (const type of ['application/zip', 'application/x-zip-compressed', 'application/octet-stream'])
-      app.addContentTypeParser(
-        type,
-        { parseAs: 'buffer', bodyLimit: PACKAGE_LIMITS.packedBytes },
-        (_r, body, done) => done(null, body),
-      );
+    await acceptPackages(app);
     app.get(
       '/apps',
       {
@@ -72,20 +64,7 @@ export function appRoutes(services: Services): FastifyPluginAsyncTypebox {
       '/apps',
       { schema: { tags, summary: 'Install a custom app package (ZIP)', response: ok(201) } },
       async (request, reply) => {
-        let archive: Buffer | undefined;
-        if (request.isMultipart()) {
-          for await (const part of request.parts()) {
-            if (part.type !== 'file') continue;
-            // Every file part is read to its end, or the request would never finish.
-            const data = await part.toBuffer();
-            if (part.fieldname === 'package' || part.fieldname === 'module') archive = data;
-          }
-        } else if (Buffer.isBuffer(request.body)) archive = request.body;
-        if (!archive || archive.length === 0)
-          throw invalidArgument(
-            'package',
-            'send the package as an application/zip body, or as the multipart file field "package"',
-          );
+        const archive = await packageUpload(request);
         return reply.status(201).send({ app: await services.apps.install(principalOf(request), archive) });
       },
     );

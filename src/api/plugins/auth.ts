@@ -43,7 +43,20 @@ export function registerAuth(app: FastifyInstance, services: Services, failuresP
   });
 }
 
+/** Where requests are signed in the query (AccessID, Expires, Signature) instead of a bearer token. */
+export const SIGNED_PREFIX = '/soarapi/openapi/';
+
 async function authenticate(request: FastifyRequest, services: Services): Promise<Principal> {
+  if (request.url.startsWith(SIGNED_PREFIX)) {
+    const q = request.query as Record<string, unknown>;
+    const [id, expires, signature] = [q.AccessID, q.Expires, q.Signature];
+    if (typeof id !== 'string' || typeof expires !== 'string' || typeof signature !== 'string')
+      throw unauthenticated(
+        'sign the request: the AccessID, Expires and Signature query parameters are required',
+      );
+    // An unencoded '+' arrives as a space; Base64 has no spaces, so it can be restored.
+    return services.auth.authenticateSigned(id, expires, signature.replace(/ /g, '+'), requestMeta(request));
+  }
   const header = request.headers.authorization;
   if (header) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

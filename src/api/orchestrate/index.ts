@@ -1,0 +1,18 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Services } from '../../app.js';
+import { acceptPackages } from '../package-upload.js';
+import { orchestrateIntegrationRoutes } from './integrations.js';
+
+/**
+ * The Cyware Orchestrate Open API under /soarapi/openapi/: requests signed in the query
+ * (AccessID, Expires, Signature) with an Osprey API key pair, trailing slashes, page envelopes.
+ */
+export function orchestrateRoutes(services: Services, version: string): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const tags = ['orchestrate'];
+    await acceptPackages(app);
+    app.get('/v1/test_connectivity/', { schema: { tags } }, async () => ({ status: 'ok' }));
+    app.get('/v1/release_version/', { schema: { tags } }, async () => ({ release_version: version }));
+    await app.register(orchestrateIntegrationRoutes(services));
+  };
+}

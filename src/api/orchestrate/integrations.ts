@@ -1,0 +1,325 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import Type from 'typebox';
+import type { Services } from '../../app.js';
+import type { Principal } from '../../domain/actor.js';
+import { invalidArgument, notFound } from '../../domain/errors.js';
+import { stableId } from '../../domain/ids.js';
+import type { AppView } from '../../services/apps.js';
+import type { IntegrationView } from '../../services/integrations.js';
+import { packageUpload } from '../package-upload.js';
+import { principalOf } from '../plugins/auth.js';
+import { paginate } from './paging.js';
+
+const slug = (a: AppView): string => `${a.identifier}_${a.version.replace(/\W/g, '_')}`;
+const FIELD_TYPES: Record<string, string> = {
+  string: 'text',
+  url: 'text',
+  integer: 'integer',
+  number: 'float',
+  boolean: 'boolean',
+  string_list: 'list',
+};
+const STATUS: Record<string, string> = { success: 'SUCCESS', failed: 'FAIL', untested: 'UNTESTED' };
+
+/** An app in the Orchestrate App object's shape. */
+function appObject(a: AppView, instances: IntegrationView[], detail: boolean): Record<string, unknown> {
+  const [major, minor, patch] = a.version.split(/[.-]/);
+  const mine = instances.filter((i) => i.app === a.identifier);
+  return {
+    unique_id: a.unique_id,
+    title: a.title,
+    description: a.description,
+    app_identifier: a.identifier,
+    app_slug: slug(a),
+    connector_version: a.version,
+    supported_versions: a.versions,
+    major_version: Number(major),
+    minor_version: Number(minor),
+    patch_version: Number(patch),
+    latest_installed_version: a.version,
+    is_system: a.built_in,
+    published_by: a.built_in ? 'Osprey' : (a.installed_by ?? ''),
+    documentation_url: a.documentation_url,
+    categories: a.categories.map((c) => ({ title: c, description: '', unique_id: stableId('category', c) })),
+    config_template: a.configuration.map((f) => ({
+      title: f.title,
+      field_key: f.key,
+      field_type: f.secret ? 'password' : (FIELD_TYPES[f.type] ?? 'text'),
+      description: f.description,
+      is_required: f.required,
+      valid_file_type: [],
+    })),
+    actions_count: a.actions.length,
+    instances_count: mine.length,
+    total_instance_count: mine.length,
+    is_installed: true,
+    app_type: 'INSTALLED',
+    is_active: true,
+    is_configured: mine.length > 0,
+    created_at: a.installed_at,
+    ...(detail && {
+      actions_data: a.actions.map((x) => actionObject(a, x)),
+      appinstance_set_data: mine.map((i) => instanceObject(i, a)),
+    }),
+  };
+}
+
+function actionObject(a: AppView, x: AppView['actions'][number]): Record<string, unknown> {
+  const params = (x.parameters ?? {}) as {
+    properties?: Record<string, { type?: unknown; description?: string; enum?: unknown[] }>;
+    required?: string[];
+  };
+  const returns = (x.returns ?? {}) as { properties?: Record<string, { description?: string }> };
+  return {
+    unique_id: stableId('action', a.identifier, a.version, x.name),
+    title: x.title,
+    description: x.description,
+    action_identifier: x.name,
+    app_identifier: a.identifier,
+    app_unique_id: a.unique_id,
+    app_slug: slug(a),
+    connector_version: a.version,
+    app_title: a.title,
+    system_app: a.built_in,
+    accepted_params: Object.entries(params.properties ?? {}).map(([key, p]) => ({
+      title: key,
+      field_key: key,
+      field_type: typeof p.type === 'string' ? p.type : 'any',
+      description: p.description ?? '',
+      is_required: (params.required ?? []).includes(key),
+      options: p.enum ?? [],
+      option_type: p.enum ? 'select' : '',
+    })),
+    return_values: Object.entries(returns.properties ?? {}).map(([key, r]) => ({
+      title: key,
+      description: r.description ?? '',
+      data_source: key,
+    })),
+  };
+}
+
+function instanceObject(i: IntegrationView, a: AppView | undefined): Record<string, unknown> {
+  return {
+    unique_id: i.id,
+    app_unique_id: a?.unique_id ?? null,
+    title: i.display_name,
+    slug: i.name,
+    description: i.description,
+    app_title: a?.title ?? i.app,
+    connector_version: i.app_version ?? a?.version ?? null,
+    created_at: i.created_at,
+    modified_at: i.updated_at,
+    created_by: i.created_by,
+    is_default: i.is_default,
+    expiry_date: i.expires_at,
+    configuration: i.configuration,
+    is_removed: false,
+    connectivity_status: STATUS[i.connectivity.status] ?? 'UNTESTED',
+    connectivity_message: i.connectivity.message,
+    tested_date: i.connectivity.tested_at,
+  };
+}
+
+async function allInstances(
+  services: Services,
+  principal: Principal,
+  app?: string,
+): Promise<IntegrationView[]> {
+  const out: IntegrationView[] = [];
+  let token: string | undefined;
+  do {
+    const page = await services.integrations.list(principal, { app, page_size: 500, page_token: token });
+    out.push(...page.integrations);
+    token = page.next_page_token;
+  } while (token);
+  return out;
+}
+
+async function appByUniqueId(services: Services, principal: Principal, id: string): Promise<AppView> {
+  const found = (await services.apps.list(principal, {})).find((a) => a.unique_id === id);
+  if (!found) throw notFound('APP_NOT_FOUND', 'app', id);
+  return services.apps.get(principal, found.identifier);
+}
+
+/** Cyware Orchestrate's Open API, integrations: apps, instances, actions, execute, download, import. */
+export function orchestrateIntegrationRoutes(services: Services): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const tags = ['orchestrate'];
+    const principal = (r: FastifyRequest): Principal => principalOf(r);
+
+    app.get('/v1/integrations/apps/', { schema: { tags } }, async (request) => {
+      const q = request.query as { q?: string; is_system?: string };
+      const p = principal(request);
+      const instances = await allInstances(services, p);
+      const apps = await services.apps.list(p, {
+        q: q.q,
+        built_in: q.is_system === undefined ? undefined : q.is_system === 'true',
+      });
+      return paginate(
+        request,
+        apps.map((a) => appObject(a, instances, false)),
+      );
+    });
+    app.get(
+      '/v1/integrations/apps/:id/',
+      { schema: { tags, params: Type.Object({ id: Type.String({ maxLength: 100 }) }) } },
+      async (request) => {
+        const p = principal(request);
+        const a = await appByUniqueId(services, p, request.params.id);
+        return appObject(a, await allInstances(services, p, a.identifier), true);
+      },
+    );
+    app.get('/v1/integrations/app-instances/', { schema: { tags } }, async (request) => {
+      const p = principal(request);
+      const q = request.query as { app_unique_id?: string };
+      const apps = await services.apps.list(p, {});
+      const target = q.app_unique_id ? apps.find((a) => a.unique_id === q.app_unique_id) : undefined;
+      if (q.app_unique_id && !target) throw notFound('APP_NOT_FOUND', 'app', q.app_unique_id);
+      const instances = await allInstances(services, p, target?.identifier);
+      return paginate(
+        request,
+        instances.map((i) =>
+          instanceObject(
+            i,
+            apps.find((a) => a.identifier === i.app),
+          ),
+        ),
+      );
+    });
+    app.post(
+      '/v1/integrations/app-instances/',
+      {
+        schema: {
+          tags,
+          body: Type.Object({
+            title: Type.String({ minLength: 1, maxLength: 200 }),
+            app_unique_id: Type.String({ minLength: 1, maxLength: 100 }),
+            is_default: Type.Optional(Type.Boolean()),
+            description: Type.Optional(Type.String({ maxLength: 2000 })),
+            configuration: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+            version_slug: Type.Optional(Type.String({ maxLength: 50 })),
+            expiry_date: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
+          }),
+        },
+      },
+      async (request, reply) => {
+        const p = principal(request);
+        const b = request.body;
+        const a = await appByUniqueId(services, p, b.app_unique_id);
+        const created = await services.integrations.create(p, {
+          app: a.identifier,
+          display_name: b.title,
+          description: b.description,
+          is_default: b.is_default,
+          configuration: b.configuration,
+          app_version: a.built_in ? null : (b.version_slug ?? null),
+          expires_at: b.expiry_date,
+        });
+        return reply.status(201).send(instanceObject(created, a));
+      },
+    );
+    const Instance = { schema: { tags, params: Type.Object({ id: Type.String({ maxLength: 100 }) }) } };
+    app.get('/v1/integrations/apps-instances/:id/', Instance, async (request) => {
+      const p = principal(request);
+      const i = await services.integrations.get(p, request.params.id);
+      return instanceObject(
+        i,
+        (await services.apps.list(p, {})).find((a) => a.identifier === i.app),
+      );
+    });
+    app.get('/v1/integrations/apps-instances/test-connectivity/:id/', Instance, async (request) => {
+      const p = principal(request);
+      const i = await services.integrations.get(p, request.params.id);
+      const c = await services.integrations.test(p, i.id);
+      return {
+        connectivity_message: c.message,
+        connectivity_status: c.status === 'success' ? 'SUCCESS' : 'FAIL',
+        connectivity_detail: c.error_code ?? '',
+        tested_by: p.actor.email || p.actor.name,
+        tested_date: c.tested_at,
+        title: i.display_name,
+        status_code: c.status === 'success' ? 200 : 400,
+        is_lite: false,
+        unique_id: i.id,
+        tested_by_data: { display_name: p.actor.name, email: p.actor.email },
+      };
+    });
+    app.get('/v1/integrations/app-actions/', { schema: { tags } }, async (request) => {
+      const p = principal(request);
+      const q = request.query as { app_unique_id?: string };
+      const apps = q.app_unique_id
+        ? [await appByUniqueId(services, p, q.app_unique_id)]
+        : await Promise.all((await services.apps.list(p, {})).map((a) => services.apps.get(p, a.identifier)));
+      return paginate(
+        request,
+        apps.flatMap((a) => a.actions.map((x) => actionObject(a, x))),
+      );
+    });
+    app.get(
+      '/v1/integrations/app-actions/:id/',
+      { schema: { tags, params: Type.Object({ id: Type.String({ maxLength: 100 }) }) } },
+      async (request) => {
+        const p = principal(request);
+        for (const listed of await services.apps.list(p, {})) {
+          const a = await services.apps.get(p, listed.identifier);
+          const x = a.actions.find(
+            (y) => stableId('action', a.identifier, a.version, y.name) === request.params.id,
+          );
+          if (x) return actionObject(a, x);
+        }
+        throw notFound('ACTION_NOT_FOUND', 'action', request.params.id);
+      },
+    );
+    app.post(
+      '/v1/integrations/actions/execute/',
+      {
+        schema: {
+          tags,
+          body: Type.Object({
+            app_identifier: Type.String({ minLength: 1, maxLength: 40 }),
+            action_identifier: Type.String({ minLength: 1, maxLength: 100 }),
+            action_params: Type.Record(Type.String(), Type.Unknown()),
+            app_instance_slug: Type.String({ minLength: 1, maxLength: 100 }),
+          }),
+        },
+      },
+      async (request) => {
+        const p = principal(request);
+        const b = request.body;
+        const i = await services.integrations.get(p, b.app_instance_slug);
+        if (i.app !== b.app_identifier)
+          throw invalidArgument(
+            'app_instance_slug',
+            `instance "${i.name}" is of app ${i.app}, not ${b.app_identifier}`,
+          );
+        const r = await services.integrations.execute(p, i.id, {
+          action: b.action_identifier,
+          params: b.action_params,
+        });
+        return r.status === 'succeeded'
+          ? { result: { result: r.output, status_code: 200 }, execution_status: 'SUCCESS' }
+          : { result: { result: r.error, status_code: 400 }, execution_status: 'ERROR' };
+      },
+    );
+    app.post('/v1/integrations/apps/import/', { schema: { tags } }, async (request) => {
+      const p = principal(request);
+      const installed = await services.apps.install(p, await packageUpload(request, 'module'));
+      return appObject(installed, [], true);
+    });
+    app.get(
+      '/v1/integrations/apps/download/:slug/',
+      { schema: { tags, params: Type.Object({ slug: Type.String({ maxLength: 100 }) }) } },
+      async (request, reply) => {
+        const p = principal(request);
+        const a = (await services.apps.list(p, {})).find((x) => slug(x) === request.params.slug);
+        if (!a) throw notFound('APP_NOT_FOUND', 'app', request.params.slug);
+        const zip = await services.apps.download(p, a.identifier, a.version);
+        return reply
+          .header('content-type', 'application/zip')
+          .header('content-disposition', `attachment; filename="${request.params.slug}.zip"`)
+          .send(zip);
+      },
+    );
+  };
+}
