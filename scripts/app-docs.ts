@@ -23,7 +23,7 @@ export const DOCS_DIR = join(ROOT, 'docs', 'apps');
 
 /** The native handler names built-in manifests may use (as the server registers them). */
 function handlerNames(): Set<string> {
-  const native = nativeHandlers({} as HttpClient);
+  const native = nativeHandlers({} as HttpClient, { apply: () => Promise.resolve(null) });
   return new Set([...native.handlers.keys(), ...native.tests.keys()]);
 }
 

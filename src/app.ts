@@ -29,6 +29,7 @@ import { OutboundHttp } from './integrations/http/outbound.js';
 import { HttpClient } from './integrations/http/request.js';
 import { AppService } from './services/apps.js';
 import { IntegrationService } from './services/integrations.js';
+import { PersistentListService } from './services/persistent-lists.js';
 import { WorkspaceService } from './services/workspaces.js';
 import { Database } from './store/database.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './store/embedded-postgres.js';
@@ -56,6 +57,7 @@ export interface Services {
   approvals: ApprovalService;
   apps: AppService;
   integrations: IntegrationService;
+  persistentLists: PersistentListService;
   /** Tells waiting callers that runs ended; closed with the HTTP server. */
   finished: FinishedRuns;
   queue: RunQueue;
@@ -110,7 +112,8 @@ export function createServices(
   const expressions = new ExpressionRuntime();
   const code = new LazyCodeSandbox({ size: config.codeWorkers });
   const outbound = new OutboundHttp({ allow: config.httpAllowNetworks });
-  const native = nativeHandlers(new HttpClient(outbound));
+  const persistentLists = new PersistentListService({ db, audit, pageTokens });
+  const native = nativeHandlers(new HttpClient(outbound), persistentLists);
   const catalogue = new AppCatalogue(db, new Set([...native.handlers.keys(), ...native.tests.keys()]));
   const integrations = new IntegrationService({
     db,
@@ -175,6 +178,7 @@ export function createServices(
     approvals: new ApprovalService({ db, clock, audit, signer: approvalLinks }),
     apps: new AppService({ db, audit, catalogue }),
     integrations,
+    persistentLists,
     async maintain() {
       // Picks up a data key rotated by another process, so new values are sealed with it.
       await keyring.load();

@@ -45,6 +45,9 @@ export const AUDIT_ACTIONS = {
   executionCancelled: 'Execution cancelled',
   approvalDecided: 'Approval decided',
   workspaceNetworkPolicyUpdated: 'Workspace network policy updated',
+  persistentListCreated: 'Persistent list created',
+  persistentListUpdated: 'Persistent list updated',
+  persistentListDeleted: 'Persistent list deleted',
 } as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[keyof typeof AUDIT_ACTIONS];

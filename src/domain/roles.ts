@@ -44,6 +44,8 @@ export const PERMISSIONS = [
   'integrations.read',
   'integrations.manage',
   'integrations.execute',
+  'lists.read',
+  'lists.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -53,6 +55,7 @@ const VIEWER: Permission[] = [
   'workflows.read',
   'apps.read',
   'integrations.read',
+  'lists.read',
 ];
 const OPERATOR: Permission[] = [...VIEWER, 'workflows.run'];
 const CREATOR: Permission[] = [
@@ -61,6 +64,7 @@ const CREATOR: Permission[] = [
   'users.read',
   'workflows.edit',
   'integrations.execute',
+  'lists.manage',
 ];
 const CONTRIBUTOR: Permission[] = [
   ...CREATOR,

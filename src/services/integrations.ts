@@ -77,6 +77,7 @@ export interface IntegrationInput {
 
 /** What running an action needs from an integration, decrypted. */
 interface Resolved {
+  workspaceId: string;
   row: IntegrationRow | undefined;
   app: InstalledApp;
   config: Record<string, unknown>;
@@ -397,6 +398,7 @@ export class IntegrationService implements ActionRunner {
       // Without an integration the step's own retry policy is the only one.
       retries: r.row?.retries ?? 0,
       cacheKey: r.row ? `${r.row.id}:${r.row.updated_at.getTime()}` : r.app.manifest.identifier,
+      workspaceId: r.workspaceId,
     };
   }
 
@@ -459,6 +461,7 @@ export class IntegrationService implements ActionRunner {
         ) as Record<string, unknown>,
       );
     const resolved: Resolved = {
+      workspaceId,
       row,
       app,
       config,

@@ -3,6 +3,7 @@ import type { Services } from '../../app.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { appRoutes } from './apps.js';
 import { integrationRoutes } from './integrations.js';
+import { listRoutes } from './lists.js';
 import { auditLogRoutes } from './audit-logs.js';
 import { authRoutes } from './auth.js';
 import { secretRoutes } from './secrets.js';
@@ -34,6 +35,7 @@ export function nativeRoutes(services: Services): FastifyPluginAsyncTypebox {
       approvalRoutes,
       appRoutes,
       integrationRoutes,
+      listRoutes,
     ]) {
       await app.register(routes(services));
     }

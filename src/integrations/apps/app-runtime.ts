@@ -33,6 +33,7 @@ export interface ActionCall {
   signal: AbortSignal;
   /** Keys cached credentials (OAuth2 tokens): the integration's id and version. */
   cacheKey: string;
+  workspaceId: string;
 }
 
 export interface ResponseView {
@@ -162,6 +163,7 @@ export class AppRuntime {
   ): Omit<NativeActionContext, 'params'> {
     return {
       config: call.config,
+      workspaceId: call.workspaceId,
       signal,
       guard: this.deps.http.guard(call.policy),
       policy: call.policy,

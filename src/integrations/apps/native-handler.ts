@@ -5,6 +5,8 @@ import type { SsrfGuard } from '../http/ssrf-guard.js';
 export interface NativeActionContext {
   /** The validated action parameters (defaults applied). */
   params: Record<string, unknown>;
+  /** The workspace the action runs for. */
+  workspaceId: string;
   /** The integration's configuration, secrets included. */
   config: Record<string, unknown>;
   /** Aborted when the step times out or the run is cancelled. */

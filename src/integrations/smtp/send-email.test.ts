@@ -136,6 +136,7 @@ function context(
       ...config,
     },
     params: { to: 'bob@example.com', subject: 'Hello', text: 'Body text', ...params },
+    workspaceId: '00000000-0000-4000-8000-000000000000',
     signal: new AbortController().signal,
     guard: LOOPBACK,
     policy: {},
