@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Services } from '../../app.js';
 import { acceptPackages } from '../package-upload.js';
 import { orchestrateIntegrationRoutes } from './integrations.js';
+import { orchestrateStorageRoutes } from './storage-manager.js';
 
 /**
  * The Cyware Orchestrate Open API under /soarapi/openapi/: requests signed in the query
@@ -14,5 +15,6 @@ export function orchestrateRoutes(services: Services, version: string): FastifyP
     app.get('/v1/test_connectivity/', { schema: { tags } }, async () => ({ status: 'ok' }));
     app.get('/v1/release_version/', { schema: { tags } }, async () => ({ release_version: version }));
     await app.register(orchestrateIntegrationRoutes(services));
+    await app.register(orchestrateStorageRoutes(services));
   };
 }
