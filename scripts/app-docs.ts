@@ -23,7 +23,8 @@ export const DOCS_DIR = join(ROOT, 'docs', 'apps');
 
 /** The native handler names built-in manifests may use (as the server registers them). */
 function handlerNames(): Set<string> {
-  const native = nativeHandlers({} as HttpClient, { apply: () => Promise.resolve(null) });
+  const none = (): Promise<never> => Promise.reject(new Error('not for docs'));
+  const native = nativeHandlers({} as HttpClient, { apply: none }, { render: none });
   return new Set([...native.handlers.keys(), ...native.tests.keys()]);
 }
 

@@ -30,6 +30,7 @@ import { HttpClient } from './integrations/http/request.js';
 import { AppService } from './services/apps.js';
 import { IntegrationService } from './services/integrations.js';
 import { PersistentListService } from './services/persistent-lists.js';
+import { EmailTemplateService } from './services/email-templates.js';
 import { WorkspaceService } from './services/workspaces.js';
 import { Database } from './store/database.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './store/embedded-postgres.js';
@@ -58,6 +59,7 @@ export interface Services {
   apps: AppService;
   integrations: IntegrationService;
   persistentLists: PersistentListService;
+  emailTemplates: EmailTemplateService;
   /** Tells waiting callers that runs ended; closed with the HTTP server. */
   finished: FinishedRuns;
   queue: RunQueue;
@@ -113,7 +115,8 @@ export function createServices(
   const code = new LazyCodeSandbox({ size: config.codeWorkers });
   const outbound = new OutboundHttp({ allow: config.httpAllowNetworks });
   const persistentLists = new PersistentListService({ db, audit, pageTokens });
-  const native = nativeHandlers(new HttpClient(outbound), persistentLists);
+  const emailTemplates = new EmailTemplateService({ db, audit, pageTokens });
+  const native = nativeHandlers(new HttpClient(outbound), persistentLists, emailTemplates);
   const catalogue = new AppCatalogue(db, new Set([...native.handlers.keys(), ...native.tests.keys()]));
   const integrations = new IntegrationService({
     db,
@@ -179,6 +182,7 @@ export function createServices(
     apps: new AppService({ db, audit, catalogue }),
     integrations,
     persistentLists,
+    emailTemplates,
     async maintain() {
       // Picks up a data key rotated by another process, so new values are sealed with it.
       await keyring.load();

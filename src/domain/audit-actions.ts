@@ -48,6 +48,9 @@ export const AUDIT_ACTIONS = {
   persistentListCreated: 'Persistent list created',
   persistentListUpdated: 'Persistent list updated',
   persistentListDeleted: 'Persistent list deleted',
+  emailTemplateCreated: 'Email template created',
+  emailTemplateUpdated: 'Email template updated',
+  emailTemplateDeleted: 'Email template deleted',
 } as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[keyof typeof AUDIT_ACTIONS];

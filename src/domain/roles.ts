@@ -46,6 +46,8 @@ export const PERMISSIONS = [
   'integrations.execute',
   'lists.read',
   'lists.manage',
+  'templates.read',
+  'templates.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -56,6 +58,7 @@ const VIEWER: Permission[] = [
   'apps.read',
   'integrations.read',
   'lists.read',
+  'templates.read',
 ];
 const OPERATOR: Permission[] = [...VIEWER, 'workflows.run'];
 const CREATOR: Permission[] = [
@@ -65,6 +68,7 @@ const CREATOR: Permission[] = [
   'workflows.edit',
   'integrations.execute',
   'lists.manage',
+  'templates.manage',
 ];
 const CONTRIBUTOR: Permission[] = [
   ...CREATOR,

@@ -4,6 +4,7 @@ import { apiKeyRoutes } from './api-keys.js';
 import { appRoutes } from './apps.js';
 import { integrationRoutes } from './integrations.js';
 import { listRoutes } from './lists.js';
+import { emailTemplateRoutes } from './email-templates.js';
 import { auditLogRoutes } from './audit-logs.js';
 import { authRoutes } from './auth.js';
 import { secretRoutes } from './secrets.js';
@@ -36,6 +37,7 @@ export function nativeRoutes(services: Services): FastifyPluginAsyncTypebox {
       appRoutes,
       integrationRoutes,
       listRoutes,
+      emailTemplateRoutes,
     ]) {
       await app.register(routes(services));
     }

@@ -3,6 +3,7 @@ import type { Services } from '../../app.js';
 import { acceptPackages } from '../package-upload.js';
 import { orchestrateIntegrationRoutes } from './integrations.js';
 import { orchestrateStorageRoutes } from './storage-manager.js';
+import { orchestrateTemplateRoutes } from './custom-templates.js';
 
 /**
  * The Cyware Orchestrate Open API under /soarapi/openapi/: requests signed in the query
@@ -16,5 +17,6 @@ export function orchestrateRoutes(services: Services, version: string): FastifyP
     app.get('/v1/release_version/', { schema: { tags } }, async () => ({ release_version: version }));
     await app.register(orchestrateIntegrationRoutes(services));
     await app.register(orchestrateStorageRoutes(services));
+    await app.register(orchestrateTemplateRoutes(services));
   };
 }

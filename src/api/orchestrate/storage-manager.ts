@@ -114,12 +114,10 @@ export function orchestrateStorageRoutes(services: Services): FastifyPluginAsync
           } catch (error) {
             // Orchestrate's only documented error body.
             if (error instanceof OspreyError && error.code === 'LIST_IN_USE')
-              return reply
-                .status(400)
-                .send({
-                  result: { non_field_error: 'This persistent list has associated playbooks' },
-                  status_code: 400,
-                });
+              return reply.status(400).send({
+                result: { non_field_error: 'This persistent list has associated playbooks' },
+                status_code: 400,
+              });
             throw error;
           }
           return { ...listObject(before), is_removed: true };
