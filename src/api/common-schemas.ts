@@ -42,6 +42,12 @@ export const PageQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/** A page of a searchable list: `q` matches titles and names. */
+export const SearchPageQuery = Type.Object(
+  { ...PageQuery.properties, q: Type.Optional(Type.String({ maxLength: 200 })) },
+  { additionalProperties: false },
+);
+
 export const RoleName = Type.Union(
   ROLE_NAMES.map((r) => Type.Literal(r)),
   { description: 'owner, contributor, creator, operator or viewer' },

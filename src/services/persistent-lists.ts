@@ -30,6 +30,12 @@ import { pageByName } from './name-paging.js';
 const SLUG = /^[a-z0-9][a-z0-9_-]{0,99}$/;
 const MAX_VALUE_BYTES = 1024 * 1024;
 
+/** One write to a key of a list. */
+export type ListWrite =
+  | { operation: 'put'; value: unknown }
+  | { operation: 'delete' }
+  | { operation: 'append'; values: unknown[]; unique: boolean };
+
 export interface PersistentListView {
   id: string;
   readable_id: string;
@@ -213,10 +219,7 @@ export class PersistentListService {
     principal: Principal,
     ref: string,
     key: string,
-    op:
-      | { operation: 'put'; value: unknown }
-      | { operation: 'delete' }
-      | { operation: 'append'; values: unknown[]; unique: boolean },
+    op: ListWrite,
   ): Promise<{ key: string; value?: unknown; length?: number; deleted?: boolean }> {
     authorize(principal, 'lists.manage');
     if (op.operation === 'put') checkValue('value', op.value);
@@ -282,10 +285,7 @@ export class PersistentListService {
     sql: Sql,
     listId: string,
     key: string,
-    op:
-      | { operation: 'put'; value: unknown }
-      | { operation: 'delete' }
-      | { operation: 'append'; values: unknown[]; unique: boolean },
+    op: ListWrite,
   ): Promise<{ key: string; value?: unknown; length?: number; deleted?: boolean }> {
     if (op.operation === 'put') {
       await putItem(sql, listId, key, op.value);

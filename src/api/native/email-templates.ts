@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { Services } from '../../app.js';
-import { PageQuery, ok } from '../common-schemas.js';
+import { SearchPageQuery, ok } from '../common-schemas.js';
 import { principalOf } from '../plugins/auth.js';
 
 const Ref = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100, description: 'id or name' }) });
@@ -21,10 +21,7 @@ export function emailTemplateRoutes(services: Services): FastifyPluginAsyncTypeb
       {
         schema: {
           tags,
-          querystring: Type.Object(
-            { ...PageQuery.properties, q: Type.Optional(Type.String({ maxLength: 200 })) },
-            { additionalProperties: false },
-          ),
+          querystring: SearchPageQuery,
           response: ok(),
         },
       },

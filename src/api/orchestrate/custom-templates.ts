@@ -3,6 +3,7 @@ import Type from 'typebox';
 import type { Services } from '../../app.js';
 import type { Principal } from '../../domain/actor.js';
 import type { EmailTemplateView } from '../../services/email-templates.js';
+import { collectPages } from '../collect-pages.js';
 import { principalOf } from '../plugins/auth.js';
 import { paginate } from './paging.js';
 
@@ -18,15 +19,8 @@ function templateObject(t: EmailTemplateView): Record<string, unknown> {
   };
 }
 
-async function all(services: Services, p: Principal, q?: string): Promise<EmailTemplateView[]> {
-  const out: EmailTemplateView[] = [];
-  let token: string | undefined;
-  do {
-    const page = await services.emailTemplates.list(p, { q, page_size: 500, page_token: token });
-    out.push(...page.templates);
-    token = page.next_page_token;
-  } while (token);
-  return out;
+function all(services: Services, p: Principal, q?: string): Promise<EmailTemplateView[]> {
+  return collectPages('templates', (page) => services.emailTemplates.list(p, { q, ...page }));
 }
 
 /** Orchestrate's custom email templates (T1, T2) over the native service. */

@@ -7,6 +7,7 @@ import { invalidArgument, notFound } from '../../domain/errors.js';
 import { stableId } from '../../domain/ids.js';
 import type { AppView } from '../../services/apps.js';
 import type { IntegrationView } from '../../services/integrations.js';
+import { collectPages } from '../collect-pages.js';
 import { packageUpload } from '../package-upload.js';
 import { principalOf } from '../plugins/auth.js';
 import { paginate } from './paging.js';
@@ -121,19 +122,8 @@ function instanceObject(i: IntegrationView, a: AppView | undefined): Record<stri
   };
 }
 
-async function allInstances(
-  services: Services,
-  principal: Principal,
-  app?: string,
-): Promise<IntegrationView[]> {
-  const out: IntegrationView[] = [];
-  let token: string | undefined;
-  do {
-    const page = await services.integrations.list(principal, { app, page_size: 500, page_token: token });
-    out.push(...page.integrations);
-    token = page.next_page_token;
-  } while (token);
-  return out;
+function allInstances(services: Services, principal: Principal, app?: string): Promise<IntegrationView[]> {
+  return collectPages('integrations', (page) => services.integrations.list(principal, { app, ...page }));
 }
 
 async function appByUniqueId(services: Services, principal: Principal, id: string): Promise<AppView> {

@@ -4,6 +4,7 @@ import type { Services } from '../../app.js';
 import type { Principal } from '../../domain/actor.js';
 import { OspreyError } from '../../domain/errors.js';
 import type { PersistentListView } from '../../services/persistent-lists.js';
+import { collectPages } from '../collect-pages.js';
 import { principalOf } from '../plugins/auth.js';
 import { paginate } from './paging.js';
 
@@ -24,15 +25,8 @@ function listObject(l: PersistentListView): Record<string, unknown> {
   };
 }
 
-async function allLists(services: Services, p: Principal, q?: string): Promise<PersistentListView[]> {
-  const out: PersistentListView[] = [];
-  let token: string | undefined;
-  do {
-    const page = await services.persistentLists.list(p, { q, page_size: 500, page_token: token });
-    out.push(...page.lists);
-    token = page.next_page_token;
-  } while (token);
-  return out;
+function allLists(services: Services, p: Principal, q?: string): Promise<PersistentListView[]> {
+  return collectPages('lists', (page) => services.persistentLists.list(p, { q, ...page }));
 }
 
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });

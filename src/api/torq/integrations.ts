@@ -3,6 +3,7 @@ import Type from 'typebox';
 import type { Services } from '../../app.js';
 import type { IntegrationView } from '../../services/integrations.js';
 import { ok } from '../common-schemas.js';
+import { collectPages } from '../collect-pages.js';
 import { principalOf } from '../plugins/auth.js';
 
 /** An integration in the reference's v1alphaIntegration shape. */
@@ -34,17 +35,9 @@ export function torqIntegrationRoutes(services: Services): FastifyPluginAsyncTyp
       },
       async (request) => {
         const principal = principalOf(request);
-        const all: IntegrationView[] = [];
-        let token: string | undefined;
-        do {
-          const page = await services.integrations.list(principal, {
-            app: request.query.type_id,
-            page_size: 500,
-            page_token: token,
-          });
-          all.push(...page.integrations);
-          token = page.next_page_token;
-        } while (token);
+        const all = await collectPages('integrations', (page) =>
+          services.integrations.list(principal, { app: request.query.type_id, ...page }),
+        );
         return { integrations: all.map(torqIntegration) };
       },
     );
