@@ -97,16 +97,17 @@ export interface AppServiceDeps {
 export class AppService {
   constructor(private readonly deps: AppServiceDeps) {}
 
-  /** The newest version of every app, filtered. */
+  /** The newest version of every app, filtered; `detail` adds each action's schemas. */
   async list(
     principal: Principal,
     query: { q?: string | undefined; category?: string | undefined; built_in?: boolean | undefined },
+    detail = false,
   ): Promise<AppView[]> {
     authorize(principal, 'apps.read');
     const byId = groupVersions(await this.deps.catalogue.list(principal.workspaceId));
     const q = query.q?.toLowerCase();
     return [...byId.values()]
-      .map(({ latest, versions }) => appView(latest, versions, false))
+      .map(({ latest, versions }) => appView(latest, versions, detail))
       .filter(
         (a) =>
           (!q ||

@@ -4,6 +4,7 @@ import { authorize } from '../domain/authorize.js';
 import { placeholders, renderTemplate } from '../domain/email-template.js';
 import { conflict, invalidArgument, notFound } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
+import { isSlug, slugify } from '../domain/slug.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import { ActionError } from '../integrations/action-error.js';
 import type { Database } from '../store/database.js';
@@ -18,8 +19,6 @@ import {
 import { UniqueViolation } from '../store/pg-errors.js';
 import type { AuditService } from './audit.js';
 import { pageByName } from './name-paging.js';
-
-const NAME = /^[a-z0-9][a-z0-9_-]{0,99}$/;
 
 export interface EmailTemplateView {
   id: string;
@@ -49,14 +48,6 @@ function toView(row: EmailTemplateRow, withBody: boolean): EmailTemplateView {
   };
 }
 
-function slug(title: string): string {
-  return title
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '_')
-    .replace(/^_+|_+$/g, '')
-    .slice(0, 100);
-}
-
 export interface EmailTemplateInput {
   name?: string | undefined;
   title?: string | undefined;
@@ -73,8 +64,8 @@ export class EmailTemplateService {
     authorize(principal, 'templates.manage');
     if (!input.title) throw invalidArgument('title', 'title is required');
     if (input.body === undefined) throw invalidArgument('body', 'body is required');
-    const name = input.name ?? slug(input.title);
-    if (!NAME.test(name))
+    const name = input.name ?? slugify(input.title, 100);
+    if (!isSlug(name, 100))
       throw invalidArgument(
         input.name ? 'name' : 'title',
         'the name must be 1-100 lower-case letters, digits, "-" or "_"',
@@ -122,7 +113,7 @@ export class EmailTemplateService {
 
   async update(principal: Principal, ref: string, patch: EmailTemplateInput): Promise<EmailTemplateView> {
     authorize(principal, 'templates.manage');
-    if (patch.name !== undefined && !NAME.test(patch.name))
+    if (patch.name !== undefined && !isSlug(patch.name, 100))
       throw invalidArgument('name', 'the name must be 1-100 lower-case letters, digits, "-" or "_"');
     return this.deps.db.transaction(async (tx) => {
       const before = await templateByRef(tx, principal.workspaceId, ref, true);

@@ -6,6 +6,7 @@ import { AUDIT_ACTIONS } from '../domain/audit-actions.js';
 import { authorize } from '../domain/authorize.js';
 import { conflict, invalidArgument, notFound, OspreyError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
+import { isSlug, slugify } from '../domain/slug.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import { ActionError, type ActionRunner } from '../integrations/action-error.js';
 import type { AppRuntime } from '../integrations/apps/app-runtime.js';
@@ -33,7 +34,6 @@ import { pageByName } from './name-paging.js';
 
 /** How a secret field reads back; sending it back in an update keeps the stored value. */
 export const SECRET_MASK = '********';
-const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const RESOLVED_CACHE_MS = 2000;
 
 export interface IntegrationView {
@@ -160,7 +160,7 @@ export class IntegrationService implements ActionRunner {
     authorize(principal, 'integrations.manage');
     if (!input.app) throw invalidArgument('app', 'app is required');
     const app = await this.#app(principal.workspaceId, input.app, input.app_version ?? null);
-    const name = input.name ?? slug(input.display_name ?? '');
+    const name = input.name ?? slugify(input.display_name ?? '', 63);
     checkName(name);
     const id = newId();
     const { config, secrets } = splitConfiguration(app.manifest, {}, {}, input.configuration ?? {});
@@ -609,21 +609,13 @@ export function splitConfiguration(
 
 /** Names are what steps use; one that looks like an id would be ambiguous in "id or name" lookups. */
 function checkName(name: string): void {
-  if (!NAME.test(name))
+  if (!isSlug(name, 63))
     throw invalidArgument(
       'name',
       'name must be 1-63 lower-case letters, digits, "-" or "_", starting with a letter or digit',
     );
   if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(name))
     throw invalidArgument('name', 'name may not be a UUID (integrations are looked up by id or name)');
-}
-
-function slug(text: string): string {
-  return text
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '_')
-    .replace(/^_+|_+$/g, '')
-    .slice(0, 63);
 }
 
 function nameTaken(error: unknown, name: string): unknown {

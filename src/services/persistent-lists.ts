@@ -3,6 +3,7 @@ import { AUDIT_ACTIONS } from '../domain/audit-actions.js';
 import { authorize } from '../domain/authorize.js';
 import { conflict, invalidArgument, notFound, OspreyError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
+import { isSlug, slugify } from '../domain/slug.js';
 import { ActionError } from '../integrations/action-error.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import { walkSteps, type WorkflowDefinition } from '../domain/workflow/validate.js';
@@ -27,7 +28,6 @@ import { UniqueViolation } from '../store/pg-errors.js';
 import type { AuditService } from './audit.js';
 import { pageByName } from './name-paging.js';
 
-const SLUG = /^[a-z0-9][a-z0-9_-]{0,99}$/;
 const MAX_VALUE_BYTES = 1024 * 1024;
 
 /** One write to a key of a list. */
@@ -64,14 +64,6 @@ function toView(row: PersistentListRow, data?: Record<string, unknown>): Persist
   };
 }
 
-function slugOf(title: string): string {
-  return title
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '_')
-    .replace(/^_+|_+$/g, '')
-    .slice(0, 100);
-}
-
 function checkValue(field: string, value: unknown): void {
   if (value === undefined) throw invalidArgument(field, `${field} is required`);
   if (Buffer.byteLength(JSON.stringify(value)) > MAX_VALUE_BYTES)
@@ -101,8 +93,8 @@ export class PersistentListService {
     },
   ): Promise<PersistentListView> {
     authorize(principal, 'lists.manage');
-    const slug = input.slug ?? slugOf(input.title);
-    if (!SLUG.test(slug))
+    const slug = input.slug ?? slugify(input.title, 100);
+    if (!isSlug(slug, 100))
       throw invalidArgument(
         input.slug === undefined ? 'title' : 'slug',
         'the slug must be 1-100 lower-case letters, digits, "-" or "_" (made from the title when not given)',

@@ -127,9 +127,9 @@ function allInstances(services: Services, principal: Principal, app?: string): P
 }
 
 async function appByUniqueId(services: Services, principal: Principal, id: string): Promise<AppView> {
-  const found = (await services.apps.list(principal, {})).find((a) => a.unique_id === id);
+  const found = (await services.apps.list(principal, {}, true)).find((a) => a.unique_id === id);
   if (!found) throw notFound('APP_NOT_FOUND', 'app', id);
-  return services.apps.get(principal, found.identifier);
+  return found;
 }
 
 /** Cyware Orchestrate's Open API, integrations: apps, instances, actions, execute, download, import. */
@@ -240,7 +240,7 @@ export function orchestrateIntegrationRoutes(services: Services): FastifyPluginA
       const q = request.query as { app_unique_id?: string };
       const apps = q.app_unique_id
         ? [await appByUniqueId(services, p, q.app_unique_id)]
-        : await Promise.all((await services.apps.list(p, {})).map((a) => services.apps.get(p, a.identifier)));
+        : await services.apps.list(p, {}, true);
       return paginate(
         request,
         apps.flatMap((a) => a.actions.map((x) => actionObject(a, x))),
@@ -251,8 +251,7 @@ export function orchestrateIntegrationRoutes(services: Services): FastifyPluginA
       { schema: { tags, params: Type.Object({ id: Type.String({ maxLength: 100 }) }) } },
       async (request) => {
         const p = principal(request);
-        for (const listed of await services.apps.list(p, {})) {
-          const a = await services.apps.get(p, listed.identifier);
+        for (const a of await services.apps.list(p, {}, true)) {
           const x = a.actions.find(
             (y) => stableId('action', a.identifier, a.version, y.name) === request.params.id,
           );
