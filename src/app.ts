@@ -31,6 +31,15 @@ import { AppService } from './services/apps.js';
 import { IntegrationService } from './services/integrations.js';
 import { PersistentListService } from './services/persistent-lists.js';
 import { EmailTemplateService } from './services/email-templates.js';
+import { TagService } from './services/tags.js';
+import { CodeSnippetService } from './services/code-snippets.js';
+import { LabelService } from './services/labels.js';
+import { EventTriggerService } from './services/event-triggers.js';
+import { EventService } from './services/events.js';
+import { EventWebhookService } from './services/event-webhooks.js';
+import { AnalyticsService } from './services/analytics.js';
+import { RunLogService } from './services/run-logs.js';
+import type { AppManifest } from './domain/apps/manifest.js';
 import { WorkspaceService } from './services/workspaces.js';
 import { Database } from './store/database.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './store/embedded-postgres.js';
@@ -60,6 +69,16 @@ export interface Services {
   integrations: IntegrationService;
   persistentLists: PersistentListService;
   emailTemplates: EmailTemplateService;
+  tags: TagService;
+  codeSnippets: CodeSnippetService;
+  labels: LabelService;
+  eventTriggers: EventTriggerService;
+  events: EventService;
+  eventWebhooks: EventWebhookService;
+  analytics: AnalyticsService;
+  runLogs: RunLogService;
+  /** The manifests of the apps a workspace can use (built-in and custom). */
+  appManifests(workspaceId: string): Promise<AppManifest[]>;
   /** Tells waiting callers that runs ended; closed with the HTTP server. */
   finished: FinishedRuns;
   queue: RunQueue;
@@ -98,7 +117,16 @@ export function createServices(
   );
   const queue = new RunQueue({ defaultRetentionDays: config.executionRetentionDays });
   const finished = new FinishedRuns(db);
-  const executions = new ExecutionService({ db, clock, pageTokens, queue, audit, finished });
+  const tags = new TagService({ db, audit, pageTokens });
+  const executions = new ExecutionService({
+    db,
+    clock,
+    pageTokens,
+    queue,
+    audit,
+    finished,
+    mayRun: (sql, principal, workflow) => tags.assertMayRun(sql, principal, workflow),
+  });
   const webhooks = new WebhookService({
     db,
     clock,
@@ -116,6 +144,9 @@ export function createServices(
   const outbound = new OutboundHttp({ allow: config.httpAllowNetworks });
   const persistentLists = new PersistentListService({ db, audit, pageTokens });
   const emailTemplates = new EmailTemplateService({ db, audit, pageTokens });
+  const codeSnippets = new CodeSnippetService({ db, audit, pageTokens });
+  const labels = new LabelService({ db, audit, pageTokens });
+  const events = new EventService({ db, queue, pageTokens });
   const native = nativeHandlers(new HttpClient(outbound), persistentLists, emailTemplates);
   const catalogue = new AppCatalogue(db, new Set([...native.handlers.keys(), ...native.tests.keys()]));
   const integrations = new IntegrationService({
@@ -134,6 +165,8 @@ export function createServices(
       catalogue,
     }),
   });
+  const appManifests = async (workspaceId: string): Promise<AppManifest[]> =>
+    (await catalogue.list(workspaceId)).map((a) => a.manifest);
   const executor = new Executor({
     db,
     clock,
@@ -150,6 +183,7 @@ export function createServices(
     actions: integrations,
     queue,
     code,
+    snippets: (workspaceId, names) => codeSnippets.source(workspaceId, names),
     approvals: { signer: approvalLinks, publicUrl: config.publicUrl },
     inlineOutputBytes: config.stepOutputInlineBytes,
     maxExecutionBytes: config.executionMaxBytes,
@@ -183,6 +217,15 @@ export function createServices(
     integrations,
     persistentLists,
     emailTemplates,
+    tags,
+    codeSnippets,
+    labels,
+    eventTriggers: new EventTriggerService({ db, audit, labels }),
+    events,
+    eventWebhooks: new EventWebhookService({ db, audit, events, publicUrl: config.publicUrl }),
+    analytics: new AnalyticsService({ db, apps: appManifests }),
+    runLogs: new RunLogService({ db, executions }),
+    appManifests,
     async maintain() {
       // Picks up a data key rotated by another process, so new values are sealed with it.
       await keyring.load();

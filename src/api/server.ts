@@ -11,6 +11,7 @@ import { newId } from '../domain/ids.js';
 import { ErrorBody } from './common-schemas.js';
 import { nativeRoutes } from './native/index.js';
 import { orchestrateRoutes } from './orchestrate/index.js';
+import { orchestrateWebhookRoutes } from './orchestrate/webhooks.js';
 import { registerAuth } from './plugins/auth.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
@@ -99,5 +100,6 @@ export async function buildServer({ services, config, logger }: ServerOptions): 
   await app.register(torqRoutes(services), { prefix: '/v1alpha' });
   await app.register(torqRoutes(services), { prefix: '/public/v1alpha' });
   await app.register(orchestrateRoutes(services, OSPREY_VERSION), { prefix: '/soarapi/openapi' });
+  await app.register(orchestrateWebhookRoutes(services), { prefix: '/soarapi/webhooks_auth' });
   return app;
 }

@@ -51,6 +51,20 @@ export const AUDIT_ACTIONS = {
   emailTemplateCreated: 'Email template created',
   emailTemplateUpdated: 'Email template updated',
   emailTemplateDeleted: 'Email template deleted',
+  tagCreated: 'Tag created',
+  tagUpdated: 'Tag updated',
+  tagDeleted: 'Tag deleted',
+  labelCreated: 'Label created',
+  labelDeleted: 'Label deleted',
+  eventTriggerConfigured: 'Event trigger configured',
+  eventTriggerDeleted: 'Event trigger deleted',
+  eventWebhookCreated: 'Event webhook created',
+  eventWebhookUpdated: 'Event webhook updated',
+  eventWebhookRotated: 'Event webhook rotated',
+  eventWebhookDeleted: 'Event webhook deleted',
+  codeSnippetCreated: 'Code snippet created',
+  codeSnippetUpdated: 'Code snippet updated',
+  codeSnippetDeleted: 'Code snippet deleted',
 } as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[keyof typeof AUDIT_ACTIONS];

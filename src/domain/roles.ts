@@ -48,6 +48,10 @@ export const PERMISSIONS = [
   'lists.manage',
   'templates.read',
   'templates.manage',
+  'tags.manage',
+  'events.read',
+  'events.create',
+  'events.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -59,6 +63,7 @@ const VIEWER: Permission[] = [
   'integrations.read',
   'lists.read',
   'templates.read',
+  'events.read',
 ];
 const OPERATOR: Permission[] = [...VIEWER, 'workflows.run'];
 const CREATOR: Permission[] = [
@@ -69,6 +74,7 @@ const CREATOR: Permission[] = [
   'integrations.execute',
   'lists.manage',
   'templates.manage',
+  'events.create',
 ];
 const CONTRIBUTOR: Permission[] = [
   ...CREATOR,
@@ -77,6 +83,8 @@ const CONTRIBUTOR: Permission[] = [
   'workflows.publish',
   'apps.manage',
   'integrations.manage',
+  'tags.manage',
+  'events.manage',
 ];
 const OWNER: Permission[] = [...PERMISSIONS];
 

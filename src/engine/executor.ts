@@ -488,9 +488,10 @@ class Run implements StepHost {
         this.#inputs.set(key, { inputs: input });
         const memoryMb = typeof step.memory_mb === 'number' ? step.memory_mb : DEFAULT_CODE_MEMORY_MB;
         const timeoutMs = durationMs(typeof step.timeout === 'string' ? step.timeout : DEFAULT_CODE_TIMEOUT);
+        const source = await this.#codeSource(step);
         const result = await this.#withRetry(step, key, async (signal) => {
           try {
-            return await this.deps.code.run(step.source as string, input, { memoryMb, timeoutMs }, signal);
+            return await this.deps.code.run(source, input, { memoryMb, timeoutMs }, signal);
           } catch (error) {
             // A failed run keeps what the code printed before it failed.
             const logs = (error as { logs?: unknown }).logs;
@@ -571,6 +572,17 @@ class Run implements StepHost {
     const output = step.collect !== undefined ? collected : { iterations: items.length };
     await this.save(step, key, 'succeeded', { output });
     return output;
+  }
+
+  /** A code step's source: its snippets' code (in order), then its own `source`. */
+  async #codeSource(step: StepDefinition): Promise<string> {
+    const own = typeof step.source === 'string' ? step.source : '';
+    const names = Array.isArray(step.snippets) ? (step.snippets as string[]) : [];
+    if (names.length === 0) return own;
+    if (!this.deps.snippets)
+      throw new StepFailure('CODE_SNIPPET_NOT_RUNNABLE', 'code snippets are not available here', step.id);
+    const library = await this.deps.snippets(this.execution.workspace_id, names);
+    return own ? `${library}\n${own}` : library;
   }
 
   async #withRetry<T>(

@@ -27,6 +27,8 @@ export interface ExecutorDeps {
   resolveVariables(workspaceId: string, names: string[]): Promise<Record<string, unknown>>;
   actions: ActionRunner;
   code: CodeRunner;
+  /** The code of the named snippets, in order (code steps' `snippets:`); throws a coded error. */
+  snippets?(workspaceId: string, names: readonly string[]): Promise<string>;
   approvals: { signer: ApprovalLinkSigner; publicUrl: string };
   /** Step outputs larger than this (bytes of JSON) are stored out of line. */
   inlineOutputBytes: number;

@@ -9,7 +9,7 @@ import { AUDIT_ACTIONS } from '../domain/audit-actions.js';
 import { microsToIso, parseRfc3339 } from '../domain/log-window.js';
 import type { AuditService } from './audit.js';
 import type { FinishedRuns } from '../store/finished-runs.js';
-import type { Database } from '../store/database.js';
+import type { Database, Sql } from '../store/database.js';
 import {
   cancelExecution,
   copyCheckpoints,
@@ -99,6 +99,8 @@ export interface ExecutionServiceDeps {
   queue: RunQueue;
   audit: AuditService;
   finished: FinishedRuns;
+  /** Throws unless the caller may run a workflow with these tags (TagService.assertMayRun). */
+  mayRun(sql: Sql, principal: Principal, workflow: { name: string; tags: string[] }): Promise<void>;
 }
 
 /** Starting, watching and cancelling runs. Workers (engine/worker.ts) do the running. */
@@ -112,12 +114,19 @@ export class ExecutionService {
   async start(
     principal: Principal,
     workflowId: string,
-    request: { inputs?: unknown; revision?: 'published' | 'current' | undefined; wait?: boolean },
+    request: {
+      inputs?: unknown;
+      revision?: 'published' | 'current' | undefined;
+      wait?: boolean;
+      /** Recorded in the run's trigger (e.g. the event or earlier run it was started with). */
+      context?: Record<string, unknown>;
+    },
   ): Promise<ExecutionView> {
     authorize(principal, 'workflows.run');
     const db = this.deps.db;
     const workflow = await workflowById(db, principal.workspaceId, workflowId);
     if (!workflow) throw notFound('WORKFLOW_NOT_FOUND', 'workflow', workflowId);
+    await this.deps.mayRun(db, principal, workflow);
     const wanted = request.revision ?? (workflow.published_revision_id ? 'published' : 'current');
     const revisionId = wanted === 'published' ? workflow.published_revision_id : workflow.current_revision_id;
     if (!revisionId) {
@@ -137,6 +146,7 @@ export class ExecutionService {
         revision: wanted,
         // A caller waiting for the end is told when it comes (no polling).
         ...(request.wait ? { sync: true } : {}),
+        ...request.context,
       },
       input: request.inputs ?? {},
     });
@@ -221,6 +231,10 @@ export class ExecutionService {
   async cancel(principal: Principal, id: string): Promise<ExecutionView> {
     authorize(principal, 'workflows.run');
     return this.deps.db.transaction(async (tx) => {
+      const target = await executionById(tx, principal.workspaceId, id);
+      if (!target) throw notFound('EXECUTION_NOT_FOUND', 'execution', id);
+      const workflow = await workflowById(tx, principal.workspaceId, target.workflow_id);
+      if (workflow) await this.deps.mayRun(tx, principal, workflow);
       const row = await cancelExecution(tx, principal.workspaceId, id);
       if (!row) {
         const existing = await executionById(tx, principal.workspaceId, id);
@@ -260,6 +274,7 @@ export class ExecutionService {
       }
       const workflow = await workflowById(tx, principal.workspaceId, original.workflow_id);
       if (!workflow) throw notFound('WORKFLOW_NOT_FOUND', 'workflow', original.workflow_id);
+      await this.deps.mayRun(tx, principal, workflow);
       const revisionId = which === 'original' ? original.revision_id : workflow.current_revision_id;
       const row = await this.deps.queue.enqueue(tx, {
         workspaceId: principal.workspaceId,

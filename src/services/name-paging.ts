@@ -3,11 +3,12 @@ import type { PageTokenCodec } from '../domain/page-token.js';
 import { pageSize } from '../domain/paging.js';
 
 /** Keyset paging by name for the small named resources (secrets, variables, …). */
-export async function pageByName<R extends { name: string }>(
+export async function pageByName<R extends object>(
   codec: PageTokenCodec,
   scope: string,
   query: { page_size?: number | undefined; page_token?: string | undefined },
   fetch: (afterName: string | undefined, limit: number) => Promise<R[]>,
+  key: (row: R) => string = (row) => (row as { name: string }).name,
 ): Promise<{ rows: R[]; next_page_token?: string }> {
   const size = pageSize(query.page_size, 50, 500);
   let after: string | undefined;
@@ -22,6 +23,6 @@ export async function pageByName<R extends { name: string }>(
   const page = rows.slice(0, size);
   const last = page.at(-1);
   return rows.length > size && last
-    ? { rows: page, next_page_token: codec.encode({ k: scope, n: last.name }) }
+    ? { rows: page, next_page_token: codec.encode({ k: scope, n: key(last) }) }
     : { rows: page };
 }

@@ -5,6 +5,11 @@ import { appRoutes } from './apps.js';
 import { integrationRoutes } from './integrations.js';
 import { listRoutes } from './lists.js';
 import { emailTemplateRoutes } from './email-templates.js';
+import { tagRoutes } from './tags.js';
+import { codeSnippetRoutes } from './code-snippets.js';
+import { eventRoutes } from './events.js';
+import { eventWebhookRoutes } from './event-webhooks.js';
+import { analyticsRoutes } from './analytics.js';
 import { auditLogRoutes } from './audit-logs.js';
 import { authRoutes } from './auth.js';
 import { secretRoutes } from './secrets.js';
@@ -38,6 +43,11 @@ export function nativeRoutes(services: Services): FastifyPluginAsyncTypebox {
       integrationRoutes,
       listRoutes,
       emailTemplateRoutes,
+      tagRoutes,
+      codeSnippetRoutes,
+      eventRoutes,
+      eventWebhookRoutes,
+      analyticsRoutes,
     ]) {
       await app.register(routes(services));
     }

@@ -4,6 +4,9 @@ import { acceptPackages } from '../package-upload.js';
 import { orchestrateIntegrationRoutes } from './integrations.js';
 import { orchestrateStorageRoutes } from './storage-manager.js';
 import { orchestrateTemplateRoutes } from './custom-templates.js';
+import { orchestratePlaybookRoutes } from './playbooks.js';
+import { orchestrateEventRoutes } from './events.js';
+import { orchestrateCatalogueRoutes } from './catalogues.js';
 
 /**
  * The Cyware Orchestrate Open API under /soarapi/openapi/: requests signed in the query
@@ -18,5 +21,8 @@ export function orchestrateRoutes(services: Services, version: string): FastifyP
     await app.register(orchestrateIntegrationRoutes(services));
     await app.register(orchestrateStorageRoutes(services));
     await app.register(orchestrateTemplateRoutes(services));
+    await app.register(orchestratePlaybookRoutes(services));
+    await app.register(orchestrateEventRoutes(services));
+    await app.register(orchestrateCatalogueRoutes(services));
   };
 }

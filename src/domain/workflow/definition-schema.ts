@@ -230,11 +230,21 @@ export const WORKFLOW_SCHEMA = {
       inputs: { type: 'object' },
       mode: { enum: ['sync', 'async'], default: 'sync' },
     }),
-    code: step('code', ['source'], {
-      source: { type: 'string', minLength: 1, maxLength: 100000 },
-      inputs: { type: 'object' },
-      memory_mb: { type: 'integer', minimum: 1, maximum: 256 },
-    }),
+    code: {
+      ...step('code', [], {
+        source: { type: 'string', minLength: 1, maxLength: 100000 },
+        snippets: {
+          type: 'array',
+          items: { type: 'string', minLength: 1, maxLength: 100 },
+          minItems: 1,
+          maxItems: 20,
+          description: 'code snippets (by name) run before source, e.g. shared helper functions',
+        },
+        inputs: { type: 'object' },
+        memory_mb: { type: 'integer', minimum: 1, maximum: 256 },
+      }),
+      anyOf: [{ required: ['source'] }, { required: ['snippets'] }],
+    },
     exit: step('exit', [], { status: { enum: ['success', 'failure'], default: 'success' }, output: {} }),
   },
 } as const;

@@ -135,7 +135,7 @@ function eachString(value: unknown, path: PathPart[], fn: (text: string, path: P
 }
 
 const NESTED_KEYS = new Set(['then', 'else', 'default', 'steps', 'cases', 'branches', 'notify']);
-const LITERAL_KEYS = new Set(['id', 'kind', 'source', 'name', 'description']);
+const LITERAL_KEYS = new Set(['id', 'kind', 'source', 'snippets', 'name', 'description']);
 
 function semanticProblems(
   source: DefinitionSource,
