@@ -6,7 +6,9 @@ import { conflict, invalidArgument, notFound, OspreyError } from '../domain/erro
 import { newId, randomToken } from '../domain/ids.js';
 import type { Database, Sql } from '../store/database.js';
 import { UniqueViolation } from '../store/pg-errors.js';
+import type { Clock } from '../domain/clock.js';
 import type { AuditService } from './audit.js';
+import { PerSecondLimit } from './per-second-limit.js';
 import type { EventInput, EventService, EventView } from './events.js';
 
 export interface EventWebhookRow {
@@ -67,9 +69,20 @@ const COLUMNS =
  * refuses deliveries. Events raised through it come from source "Webhooks".
  */
 export class EventWebhookService {
+  readonly #limit: PerSecondLimit;
+
   constructor(
-    private readonly deps: { db: Database; audit: AuditService; events: EventService; publicUrl: string },
-  ) {}
+    private readonly deps: {
+      db: Database;
+      audit: AuditService;
+      events: EventService;
+      publicUrl: string;
+      clock: Clock;
+      ratePerSecond: number;
+    },
+  ) {
+    this.#limit = new PerSecondLimit(deps.clock, deps.ratePerSecond, 'this webhook');
+  }
 
   async create(
     principal: Principal,
@@ -216,6 +229,7 @@ export class EventWebhookService {
 
   /** Raises an event through an authenticated webhook. */
   receive(hook: EventWebhookRow, input: EventInput): Promise<EventView> {
+    this.#limit.take(hook.id);
     return this.deps.events.raise(hook.workspace_id, `webhook: ${hook.title}`, input, 'Webhooks');
   }
 

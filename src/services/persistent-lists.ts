@@ -192,7 +192,7 @@ export class PersistentListService {
   async workflows(
     principal: Principal,
     ref: string,
-  ): Promise<{ id: string; name: string; description: string }[]> {
+  ): Promise<{ id: string; name: string; description: string; readable_id: string }[]> {
     authorize(principal, 'lists.read');
     const row = await this.#row(this.deps.db, principal, ref);
     return this.#usedBy(this.deps.db, principal.workspaceId, row);
@@ -291,9 +291,9 @@ export class PersistentListService {
     sql: Sql,
     workspaceId: string,
     row: PersistentListRow,
-  ): Promise<{ id: string; name: string; description: string }[]> {
+  ): Promise<{ id: string; name: string; description: string; readable_id: string }[]> {
     const names = new Set([row.id, row.slug, `PL${row.seq}`]);
-    const out: { id: string; name: string; description: string }[] = [];
+    const out: { id: string; name: string; description: string; readable_id: string }[] = [];
     for (const w of await workflowDefinitions(sql, workspaceId)) {
       const uses = w.definitions.some((d) =>
         walkSteps((d as WorkflowDefinition).steps ?? []).some(
@@ -304,7 +304,13 @@ export class PersistentListService {
             names.has(String((step.with as { list?: unknown } | undefined)?.list)),
         ),
       );
-      if (uses) out.push({ id: w.id, name: w.name, description: w.description });
+      if (uses)
+        out.push({
+          id: w.id,
+          name: w.name,
+          description: w.description,
+          readable_id: `PLB${w.readable_number}`,
+        });
     }
     return out;
   }

@@ -18,6 +18,7 @@ import {
 import { toExecutionView, type ExecutionView } from './executions.js';
 import { rowAad, type Keyring } from './keyring.js';
 import type { AuditService } from './audit.js';
+import { PerSecondLimit } from './per-second-limit.js';
 import { AUDIT_ACTIONS } from '../domain/audit-actions.js';
 import { workflowById } from '../store/workflows.js';
 import { mediaType, parseWebhookBody } from './webhook-payload.js';
@@ -93,9 +94,11 @@ function headerLists(
  * published revision; `/sync` waits for its exit output.
  */
 export class WebhookService {
-  constructor(private readonly deps: WebhookServiceDeps) {}
+  constructor(private readonly deps: WebhookServiceDeps) {
+    this.#limit = new PerSecondLimit(deps.clock, deps.ratePerSecond, 'this webhook');
+  }
 
-  readonly #buckets = new Map<string, { second: number; count: number }>();
+  readonly #limit: PerSecondLimit;
 
   /** Gives a workflow a new URL token (in the caller's transaction); the old one stops working. */
   async issueToken(tx: Sql, workflowId: string): Promise<string> {
@@ -154,29 +157,6 @@ export class WebhookService {
     return this.urlFor(token);
   }
 
-  #rateLimit(workflowId: string): void {
-    const second = Math.floor(this.deps.clock.now() / 1000);
-    const bucket = this.#buckets.get(workflowId);
-    if (!bucket || bucket.second !== second) {
-      if (this.#buckets.size > 10_000) this.#buckets.clear();
-      this.#buckets.set(workflowId, { second, count: 1 });
-      return;
-    }
-    if (++bucket.count > this.deps.ratePerSecond) {
-      throw new OspreyError(
-        'RATE_LIMITED',
-        429,
-        'this webhook takes at most ' +
-          String(this.deps.ratePerSecond) +
-          ' requests a second; retry after the time in Retry-After',
-        {
-          headers: { 'retry-after': '1' },
-          kind: 'transient',
-        },
-      );
-    }
-  }
-
   async #refuse(target: WebhookTarget, reason: string, body: unknown, error: OspreyError): Promise<never> {
     await insertTriggerEvent(this.deps.db, {
       id: newId(),
@@ -212,7 +192,7 @@ export class WebhookService {
     if (!target || (workflowId !== undefined && workflowId.toLowerCase() !== target.workflow_id)) {
       throw new OspreyError('WEBHOOK_NOT_FOUND', 404, 'no workflow listens on this webhook URL');
     }
-    this.#rateLimit(target.workflow_id);
+    this.#limit.take(target.workflow_id);
     const revisionId = target.published_revision_id;
     // The published revision decides: editing the draft changes nothing until it is published.
     const definition = revisionId ? await this.deps.queue.definition(this.deps.db, revisionId) : undefined;

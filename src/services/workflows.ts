@@ -32,6 +32,8 @@ import type { WebhookService } from './webhooks.js';
 
 export interface WorkflowView {
   id: string;
+  /** PLB1001-style, as the Orchestrate API shows playbooks. */
+  readable_id: string;
   name: string;
   description: string;
   tags: string[];
@@ -59,6 +61,7 @@ export interface RevisionView {
 export function toWorkflowView(row: WorkflowRow): WorkflowView {
   return {
     id: row.id,
+    readable_id: `PLB${row.readable_number}`,
     name: row.name,
     description: row.description,
     tags: row.tags,

@@ -143,9 +143,11 @@ export async function appendItems(
 export function workflowDefinitions(
   sql: Sql,
   workspaceId: string,
-): Promise<{ id: string; name: string; description: string; definitions: unknown[] }[]> {
+): Promise<
+  { id: string; name: string; description: string; readable_number: string; definitions: unknown[] }[]
+> {
   return sql.rows(
-    `SELECT w.id, w.name, w.description,
+    `SELECT w.id, w.name, w.description, w.readable_number,
             array_remove(ARRAY[c.definition, p.definition], NULL) AS definitions
        FROM workflows w
        JOIN workflow_revisions c ON c.id = w.current_revision_id

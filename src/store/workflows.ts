@@ -10,6 +10,7 @@ export interface WorkflowRow {
   current_revision_id: string;
   published_revision_id: string | null;
   enabled: boolean;
+  readable_number: string;
   webhook_token_hash: Buffer | null;
   schedule_next_at: Date | null;
   created_at: Date;

@@ -131,7 +131,7 @@ export function orchestrateStorageRoutes(services: Services): FastifyPluginAsync
         (await lists.workflows(principalOf(request), request.params.id)).map((w) => ({
           unique_id: w.id,
           title: w.name,
-          readable_id: null,
+          readable_id: w.readable_id,
           description: w.description,
           schedule_info: null,
         })),
