@@ -46,6 +46,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './store/embe
 import { migrate } from './store/migrate.js';
 import { deleteExpiredTokens } from './store/tokens.js';
 import { pruneTriggerEvents } from './store/webhooks.js';
+import { pruneEvents } from './store/events.js';
 import { FinishedRuns } from './store/finished-runs.js';
 import { StepRunBatcher } from './store/step-run-batcher.js';
 
@@ -240,6 +241,7 @@ export function createServices(
       await audit.prune(config.auditRetentionDays);
       await executions.prune();
       await pruneTriggerEvents(db, config.executionRetentionDays);
+      await pruneEvents(db, config.executionRetentionDays);
     },
   };
 }

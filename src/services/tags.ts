@@ -47,7 +47,7 @@ export interface TagInput {
 const COLOR = /^#[0-9a-fA-F]{6}$/;
 
 /**
- * Tags: titled labels for workflows (a workflow's `tags` hold their titles) that also gate runs. A
+ * Tags: titled labels for workflows (a workflow's YAML `tags` hold their titles) that also gate runs. A
  * caller whose role cannot edit workflows (an operator) runs only workflows carrying a tag granted
  * to them, or to the API key they call with.
  */
@@ -111,6 +111,14 @@ export class TagService {
       const before = await rowByRef<TagRow>(tx, TAGS, principal.workspaceId, ref, true);
       if (!before) throw notFound('TAG_NOT_FOUND', 'tag', ref);
       const title = patch.title?.trim() ?? before.title;
+      // Workflows carry tag titles in their YAML: renaming a tag in use would silently untag them.
+      const carriers = (await workflowCounts(tx, principal.workspaceId)).get(before.title) ?? 0;
+      if (title !== before.title && carriers > 0)
+        throw conflict(
+          'CONFLICT',
+          `${carriers} workflow(s) carry the tag "${before.title}"; retag them before renaming it`,
+          'title',
+        );
       const row = await updateRow<TagRow>(tx, TAGS, before.id, {
         title,
         description: patch.description ?? before.description,
@@ -119,13 +127,6 @@ export class TagService {
       }).catch((e: unknown) => {
         throw taken(e, title);
       });
-      // Workflows carry tag titles: a renamed tag stays on the workflows that had it.
-      if (title !== before.title) {
-        await tx.exec(
-          `UPDATE workflows SET tags = array_replace(tags, $2, $3) WHERE workspace_id = $1 AND $2 = ANY(tags)`,
-          [principal.workspaceId, before.title, title],
-        );
-      }
       if (patch.granted_to) await this.#grant(tx, principal, row.id, patch.granted_to);
       await this.deps.audit.record(tx, principal, {
         action: AUDIT_ACTIONS.tagUpdated,

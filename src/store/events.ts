@@ -226,3 +226,8 @@ export function workflowsOnLabels(
     [workspaceId, labels],
   );
 }
+
+/** Deletes source events older than `days` (the runs they started keep their own retention). */
+export function pruneEvents(sql: Sql, days: number): Promise<number> {
+  return sql.exec(`DELETE FROM events WHERE created_at < now() - make_interval(days => $1)`, [days]);
+}

@@ -75,6 +75,7 @@ CREATE TABLE events (
   reason            text
 );
 CREATE INDEX events_workspace_idx ON events (workspace_id, created_at DESC, id);
+CREATE INDEX events_created_idx ON events (created_at);
 
 -- Inbound webhooks that raise events. Only the token's SHA-256 is kept: it is shown once.
 CREATE TABLE event_webhooks (
