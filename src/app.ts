@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { PageTokenCodec } from './domain/page-token.js';
+import { SignedTokens } from './domain/signed-token.js';
 import { loadMasterKey } from './master-key.js';
 import { ApiKeyService } from './services/api-keys.js';
 import { AuditService } from './services/audit.js';
@@ -78,6 +79,10 @@ export interface Services {
   eventWebhooks: EventWebhookService;
   analytics: AnalyticsService;
   runLogs: RunLogService;
+  /** Signs the Orchestrate API's short-lived download links. */
+  exportLinks: SignedTokens;
+  /** Where callers reach this installation (OSPREY_PUBLIC_URL). */
+  publicUrl: string;
   /** The manifests of the apps a workspace can use (built-in and custom). */
   appManifests(workspaceId: string): Promise<AppManifest[]>;
   /** Tells waiting callers that runs ended; closed with the HTTP server. */
@@ -233,6 +238,8 @@ export function createServices(
     }),
     analytics: new AnalyticsService({ db, apps: appManifests }),
     runLogs: new RunLogService({ db, executions }),
+    exportLinks: new SignedTokens(createHmac('sha256', masterKey).update('osprey export links').digest()),
+    publicUrl: config.publicUrl,
     appManifests,
     async maintain() {
       // Picks up a data key rotated by another process, so new values are sealed with it.

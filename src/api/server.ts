@@ -12,6 +12,7 @@ import { ErrorBody } from './common-schemas.js';
 import { nativeRoutes } from './native/index.js';
 import { orchestrateRoutes } from './orchestrate/index.js';
 import { orchestrateWebhookRoutes } from './orchestrate/webhooks.js';
+import { exportDownloadRoutes } from './orchestrate/export-links.js';
 import { registerAuth } from './plugins/auth.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
@@ -101,5 +102,6 @@ export async function buildServer({ services, config, logger }: ServerOptions): 
   await app.register(torqRoutes(services), { prefix: '/public/v1alpha' });
   await app.register(orchestrateRoutes(services, OSPREY_VERSION), { prefix: '/soarapi/openapi' });
   await app.register(orchestrateWebhookRoutes(services), { prefix: '/soarapi/webhooks_auth' });
+  await app.register(exportDownloadRoutes(services), { prefix: '/soarapi/exports' });
   return app;
 }

@@ -82,16 +82,18 @@ export interface AnalyticsDeps {
 export class AnalyticsService {
   constructor(private readonly deps: AnalyticsDeps) {}
 
+  /** `fields` names the caller's parameters in errors (native: metric/end_time; Orchestrate's). */
   async metric(
     principal: Principal,
     metric: string,
     range: { since: Date; until: Date },
+    fields: { metric: string; end: string } = { metric: 'metric', end: 'end_time' },
   ): Promise<Series | Ratio> {
     authorize(principal, 'workflows.read');
     if (!(METRICS as readonly string[]).includes(metric))
-      throw invalidArgument('categorize_by', `categorize_by must be one of: ${METRICS.join(', ')}`);
+      throw invalidArgument(fields.metric, `${fields.metric} must be one of: ${METRICS.join(', ')}`);
     if (range.since > range.until)
-      throw invalidArgument('created__lte', 'the end of the range is before its start', 'INVALID_TIME_RANGE');
+      throw invalidArgument(fields.end, 'the end of the range is before its start', 'INVALID_TIME_RANGE');
     const ws = principal.workspaceId;
     const p = [ws, range.since.toISOString(), range.until.toISOString()];
     const db = this.deps.db;
@@ -222,6 +224,8 @@ export class AnalyticsService {
          FROM step_runs s JOIN executions e ON e.id = s.execution_id
         WHERE e.workspace_id = $1 AND e.created_at >= $2::timestamptz AND e.created_at <= $3::timestamptz
           AND s.kind = 'action'
+          -- Steps copied into a retry from the failed step ran before the retry existed: not again.
+          AND s.started_at >= e.created_at
         GROUP BY 1, 2`,
       p,
     );

@@ -16,6 +16,7 @@ import {
 } from '../store/api-keys.js';
 import type { Database, Sql } from '../store/database.js';
 import { UniqueViolation } from '../store/pg-errors.js';
+import { revokeGrantsOf } from '../store/tags.js';
 import type { AuditScope, AuditService } from './audit.js';
 import { rowAad, type Keyring } from './keyring.js';
 
@@ -239,6 +240,7 @@ export class ApiKeyService {
       const row = await apiKeyById(tx, principal.workspaceId, id);
       if (!row) throw notFound('API_KEY_NOT_FOUND', 'API key', id);
       await deleteApiKey(tx, principal.workspaceId, id);
+      await revokeGrantsOf(tx, principal.workspaceId, id);
       await this.deps.audit.record(tx, principal, {
         action: AUDIT_ACTIONS.apiKeyDeleted,
         resourceId: id,

@@ -5,7 +5,9 @@ import { conflict, invalidArgument, notFound } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import { isSlug, slugify } from '../domain/slug.js';
-import type { Database } from '../store/database.js';
+import type { Database, Sql } from '../store/database.js';
+import { workflowDefinitions } from '../store/persistent-lists.js';
+import { walkSteps, type WorkflowDefinition } from '../domain/workflow/validate.js';
 import { UniqueViolation } from '../store/pg-errors.js';
 import {
   deleteRow,
@@ -83,7 +85,9 @@ const NAME_RULE = 'the name must be 1-100 lower-case letters, digits, "-" or "_"
 
 /**
  * Code snippets: JavaScript that code steps reuse (`snippets: [name]` runs it before the step's
- * own source). Python snippets imported from Orchestrate are stored so they can be ported, not run.
+ * own source). Steps read a snippet when they run, like a shared library: an edit reaches every
+ * workflow using it, and one in use cannot be deleted or renamed. Python snippets imported from
+ * Orchestrate are stored so they can be ported, not run.
  */
 export class CodeSnippetService {
   constructor(private readonly deps: { db: Database; audit: AuditService; pageTokens: PageTokenCodec }) {}
@@ -153,6 +157,8 @@ export class CodeSnippetService {
     return this.deps.db.transaction(async (tx) => {
       const before = await rowByRef<SnippetRow>(tx, SNIPPETS, principal.workspaceId, ref, true);
       if (!before) throw notFound('CODE_SNIPPET_NOT_FOUND', 'code snippet', ref);
+      if (patch.name !== undefined && patch.name !== before.name)
+        await refuseInUse(tx, principal.workspaceId, before.name, 'renamed');
       const row = await updateRow<SnippetRow>(tx, SNIPPETS, before.id, {
         name: patch.name ?? before.name,
         title: patch.title?.trim() ?? before.title,
@@ -179,6 +185,7 @@ export class CodeSnippetService {
     await this.deps.db.transaction(async (tx) => {
       const row = await rowByRef<SnippetRow>(tx, SNIPPETS, principal.workspaceId, ref, true);
       if (!row) throw notFound('CODE_SNIPPET_NOT_FOUND', 'code snippet', ref);
+      await refuseInUse(tx, principal.workspaceId, row.name, 'deleted');
       await deleteRow(tx, SNIPPETS, row.id);
       await this.deps.audit.record(tx, principal, {
         action: AUDIT_ACTIONS.codeSnippetDeleted,
@@ -209,6 +216,23 @@ export class CodeSnippetService {
 
 export class SnippetUnavailable extends Error {
   readonly code = 'CODE_SNIPPET_NOT_RUNNABLE';
+}
+
+/** 409 while a workflow's draft or published definition has a code step using the snippet. */
+async function refuseInUse(sql: Sql, workspaceId: string, name: string, verb: string): Promise<void> {
+  const users = (await workflowDefinitions(sql, workspaceId)).filter((w) =>
+    w.definitions.some((d) =>
+      walkSteps((d as WorkflowDefinition).steps ?? []).some(
+        ({ step }) => step.kind === 'code' && Array.isArray(step.snippets) && step.snippets.includes(name),
+      ),
+    ),
+  );
+  if (users.length > 0)
+    throw conflict(
+      'CODE_SNIPPET_IN_USE',
+      `the code snippet "${name}" cannot be ${verb}: ${users.map((w) => `"${w.name}"`).join(', ')} use it`,
+      'name',
+    );
 }
 
 function taken(error: unknown, name: string): unknown {

@@ -217,7 +217,8 @@ export class EventWebhookService {
     const row =
       token && token.length <= 200
         ? await this.deps.db.one<EventWebhookRow>(
-            `UPDATE event_webhooks SET last_used_at = now() WHERE token_hash = $1 RETURNING ${COLUMNS}`,
+            `UPDATE event_webhooks SET last_used_at = CASE WHEN enabled THEN now() ELSE last_used_at END
+              WHERE token_hash = $1 RETURNING ${COLUMNS}`,
             [sha256(token)],
           )
         : undefined;

@@ -83,8 +83,14 @@ export class LabelService {
   async ensure(tx: Sql, principal: Principal, titles: readonly string[]): Promise<LabelRow[]> {
     const out: LabelRow[] = [];
     for (const title of titles) {
-      const found = await rowByRef<LabelRow>(tx, LABELS, principal.workspaceId, title);
-      out.push(found ?? (await this.#insert(tx, principal, title, '', undefined)));
+      // ON CONFLICT: triggers configured at once that name the same new label both succeed.
+      const made = await tx.one<LabelRow>(
+        `INSERT INTO labels (id, workspace_id, title, created_by) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (workspace_id, title) DO NOTHING RETURNING *`,
+        [newId(), principal.workspaceId, title, principal.actor.email || principal.actor.name],
+      );
+      if (made) await this.#audited(tx, principal, made);
+      out.push(made ?? (await rowByRef<LabelRow>(tx, LABELS, principal.workspaceId, title))!);
     }
     return out;
   }
@@ -104,12 +110,16 @@ export class LabelService {
       description,
       color: color ?? '#2563EB',
     });
+    await this.#audited(tx, principal, row);
+    return row;
+  }
+
+  async #audited(tx: Sql, principal: Principal, row: LabelRow): Promise<void> {
     await this.deps.audit.record(tx, principal, {
       action: AUDIT_ACTIONS.labelCreated,
       resourceId: row.id,
       resourceName: row.title,
     });
-    return row;
   }
 
   async list(
@@ -135,7 +145,10 @@ export class LabelService {
     return toLabelView(row);
   }
 
-  /** Deletes a label and takes it off configured triggers (events keep the titles they had). */
+  /**
+   * Deletes a label and takes it off configured triggers, deleting triggers left with none (events
+   * keep the titles they had).
+   */
   async delete(principal: Principal, ref: string): Promise<void> {
     authorize(principal, 'events.manage');
     await this.deps.db.transaction(async (tx) => {
@@ -147,6 +160,10 @@ export class LabelService {
           WHERE workspace_id = $1 AND $2 = ANY(labels)`,
         [principal.workspaceId, row.title],
       );
+      // A trigger left with no label would route nothing: it goes too.
+      await tx.exec(`DELETE FROM event_triggers WHERE workspace_id = $1 AND cardinality(labels) = 0`, [
+        principal.workspaceId,
+      ]);
       await this.deps.audit.record(tx, principal, {
         action: AUDIT_ACTIONS.labelDeleted,
         resourceId: row.id,

@@ -22,6 +22,7 @@ import {
   type MemberRow,
 } from '../store/users.js';
 import { hashToken } from './api-keys.js';
+import { revokeGrantsOf } from '../store/tags.js';
 import type { AuditService } from './audit.js';
 import type { RequestMeta } from './auth.js';
 
@@ -238,6 +239,8 @@ export class UserService {
         );
       }
       await deleteMembership(tx, principal.workspaceId, userId);
+      // A grant ends with the membership: someone invited again starts without run rights.
+      await revokeGrantsOf(tx, principal.workspaceId, userId);
       await this.deps.audit.record(tx, principal, {
         action: AUDIT_ACTIONS.userDeleted,
         resourceId: userId,

@@ -66,3 +66,11 @@ export async function workflowCounts(sql: Sql, workspaceId: string): Promise<Map
   );
   return new Map(rows.map((r) => [r.tag, r.n]));
 }
+
+/** Ends a user's or an API key's grants in a workspace (membership removed, key deleted). */
+export async function revokeGrantsOf(sql: Sql, workspaceId: string, granteeId: string): Promise<void> {
+  await sql.exec(
+    `DELETE FROM tag_grants g USING tags t WHERE g.tag_id = t.id AND t.workspace_id = $1 AND g.grantee_id = $2`,
+    [workspaceId, granteeId],
+  );
+}

@@ -15,7 +15,7 @@ export function analyticsRoutes(services: Services): FastifyPluginAsyncTypebox {
       {
         schema: {
           tags: ['analytics'],
-          params: Type.Object({ metric: Type.Union(METRICS.map((m) => Type.Literal(m))) }),
+          params: Type.Object({ metric: Type.String({ maxLength: 100, description: METRICS.join(', ') }) }),
           querystring: Type.Object(
             { start_time: Type.Optional(Timestamp), end_time: Type.Optional(Timestamp) },
             { additionalProperties: false },

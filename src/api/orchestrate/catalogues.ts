@@ -6,7 +6,7 @@ import type { CodeSnippetView } from '../../services/code-snippets.js';
 import type { TagView } from '../../services/tags.js';
 import { collectPages } from '../collect-pages.js';
 import { principalOf } from '../plugins/auth.js';
-import { epoch, paginate, text, windowStart } from './paging.js';
+import { epoch, later, paginate, text, windowStart } from './paging.js';
 
 function who(name: string): Record<string, unknown> {
   return { display_name: name, full_name: name };
@@ -57,7 +57,7 @@ export function orchestrateCatalogueRoutes(services: Services): FastifyPluginAsy
     );
     app.get('/v1/tags/', { schema: { tags } }, async (request) => {
       const p = principalOf(request);
-      const since = windowStart(request, 'modified') ?? epoch(request, 'modified__gte');
+      const since = later(windowStart(request, 'modified'), epoch(request, 'modified__gte'));
       const until = epoch(request, 'modified__lte');
       const ordering = text(request, 'ordering', 50) ?? 'title';
       const key = ordering.replace(/^-/, '');
@@ -79,7 +79,14 @@ export function orchestrateCatalogueRoutes(services: Services): FastifyPluginAsy
       if (!metric) throw invalidArgument('categorize_by', 'categorize_by is required');
       const until = epoch(request, 'created__lte') ?? new Date();
       const since = epoch(request, 'created__gte') ?? new Date(until.getTime() - 30 * DAY_MS);
-      return { data: await services.analytics.metric(principalOf(request), metric, { since, until }) };
+      return {
+        data: await services.analytics.metric(
+          principalOf(request),
+          metric,
+          { since, until },
+          { metric: 'categorize_by', end: 'created__lte' },
+        ),
+      };
     });
   };
 }

@@ -128,13 +128,9 @@ export function orchestrateEventRoutes(services: Services): FastifyPluginAsyncTy
     });
     app.get('/v1/events/export/:id/', { schema: { tags, params: Uuid } }, async (request) => {
       const field = exportField(text(request, 'field'));
-      await services.events.get(principalOf(request), request.params.id);
-      return { file_url: fileUrl(request, `v1/events/export/${request.params.id}/content/`, field) };
-    });
-    app.get('/v1/events/export/:id/content/', { schema: { tags, params: Uuid } }, async (request) => {
-      const field = exportField(text(request, 'field'));
-      const e = await services.events.get(principalOf(request), request.params.id);
-      return field === 'data' ? e.data : e.extra_data;
+      const p = principalOf(request);
+      await services.events.get(p, request.params.id);
+      return { file_url: fileUrl(services, p, 'event', request.params.id, field) };
     });
     app.post(
       '/v1/webhooks/data-labels/',

@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import type { Services } from '../../app.js';
 import type { Principal } from '../../domain/actor.js';
-import { invalidArgument, notFound } from '../../domain/errors.js';
+import { invalidArgument } from '../../domain/errors.js';
 import { stableId } from '../../domain/ids.js';
 import { eventPayload, eventReadableId } from '../../services/events.js';
 import { walkSteps, type StepDefinition } from '../../domain/workflow/validate.js';
@@ -139,9 +139,7 @@ export function orchestratePlaybookRoutes(services: Services): FastifyPluginAsyn
       const b = request.body;
       if ([b.data, b.event, b.runLog].filter((v) => v !== undefined).length > 1)
         throw invalidArgument('data', 'give one of data, event and runLog');
-      const playbook = await services.runLogs.playbook(p, b.playbook_unique_id).catch(() => {
-        throw notFound('WORKFLOW_NOT_FOUND', 'playbook', b.playbook_unique_id);
-      });
+      const playbook = await services.runLogs.playbook(p, b.playbook_unique_id);
       let inputs: unknown = b.data ?? {};
       const context: Record<string, unknown> = {};
       if (b.event) {
@@ -185,43 +183,17 @@ export function orchestratePlaybookRoutes(services: Services): FastifyPluginAsyn
       { schema: { tags, params: Uuid } },
       async (request) => {
         const field = exportField(request, ['initial_params', 'output', 'error']);
-        await services.runLogs.get(principalOf(request), request.params.id);
-        return {
-          file_url: fileUrl(
-            request,
-            `v1/playbook/playbook-result/export/${request.params.id}/content/`,
-            field,
-          ),
-        };
-      },
-    );
-    app.get(
-      '/v1/playbook/playbook-result/export/:id/content/',
-      { schema: { tags, params: Uuid } },
-      async (request) => {
-        const field = exportField(request, ['initial_params', 'output', 'error']);
-        const { run } = await services.runLogs.get(principalOf(request), request.params.id);
-        return field === 'initial_params' ? run.input : field === 'output' ? run.output : run.error;
+        const p = principalOf(request);
+        await services.runLogs.get(p, request.params.id);
+        return { file_url: fileUrl(services, p, 'run', request.params.id, field) };
       },
     );
     app.get('/v1/playbook/node-results/export/:id/', { schema: { tags, params: Id } }, async (request) => {
       const field = exportField(request, ['result', 'initial_params', 'error']);
-      await services.runLogs.nodeResult(principalOf(request), request.params.id);
-      return {
-        file_url: fileUrl(request, `v1/playbook/node-results/export/${request.params.id}/content/`, field),
-      };
+      const p = principalOf(request);
+      await services.runLogs.nodeResult(p, request.params.id);
+      return { file_url: fileUrl(services, p, 'node', request.params.id, field) };
     });
-    app.get(
-      '/v1/playbook/node-results/export/:id/content/',
-      { schema: { tags, params: Id } },
-      async (request) => {
-        const field = exportField(request, ['result', 'initial_params', 'error']);
-        const p = principalOf(request);
-        if (field === 'result') return services.runLogs.nodeOutput(p, request.params.id);
-        const { step } = await services.runLogs.nodeResult(p, request.params.id);
-        return field === 'initial_params' ? step.input : step.error;
-      },
-    );
     app.post(
       '/v1/playbook/playbook-result/bulk-terminate/',
       {

@@ -36,7 +36,8 @@ function hookOf(request: FastifyRequest): EventWebhookRow {
  */
 export function orchestrateWebhookRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const config = { public: true };
+    // Token-authenticated, with their own per-webhook limit: the per-caller API limit does not apply.
+    const config = { public: true, rateLimit: false as const };
     // The token is checked before the body: a caller without it learns nothing else.
     const preValidation = async (request: FastifyRequest): Promise<void> => {
       const token = (request.query as { token?: unknown }).token;
