@@ -296,7 +296,7 @@ describe('code snippets', () => {
     assert.equal(empty.statusCode, 400, empty.body);
   });
 
-  it('a python snippet, a missing one or a deleted one fails the step with CODE_SNIPPET_NOT_RUNNABLE', async () => {
+  it('a python snippet or a missing one fails the step with CODE_SNIPPET_NOT_RUNNABLE; one in use stays', async () => {
     await snippet({ title: 'Enrich py', language: 'python', code: 'def enrich(x):\n    return x' });
     const py = await workflow('Python snippet', ['snippets: [enrich_py]', 'source: return 1;']);
     failedNotRunnable(await run(py), /enrich_py.*python/);
@@ -322,8 +322,18 @@ describe('code snippets', () => {
     await snippet({ title: 'Soon gone', code: 'const x = 1;' });
     const uses = await workflow('Deleted snippet', ['snippets: [soon_gone]', 'source: return x;']);
     assert.equal((await run(uses)).status, 'succeeded');
-    assert.equal((await t.request({ method: 'DELETE', url: '/v1/code-snippets/soon_gone' })).statusCode, 204);
-    failedNotRunnable(await run(uses), /soon_gone/);
+    // A snippet a workflow uses is neither deleted nor renamed.
+    const refused = await t.request({ method: 'DELETE', url: '/v1/code-snippets/soon_gone' });
+    assert.equal(refused.statusCode, 409, refused.body);
+    assert.equal((refused.json() as { code: string }).code, 'CODE_SNIPPET_IN_USE');
+    assert.match((refused.json() as { message: string }).message, /Deleted snippet/);
+    const renamed = await t.request({
+      method: 'PATCH',
+      url: '/v1/code-snippets/soon_gone',
+      payload: { name: 'other_name' },
+    });
+    assert.equal(renamed.statusCode, 409, renamed.body);
+    assert.equal((await run(uses)).status, 'succeeded');
     // Turning a snippet into python makes it unrunnable too.
     await snippet({ title: 'Turns python', code: 'const y = 2;' });
     const turns = await workflow('Turns python', ['snippets: [turns_python]', 'source: return y;']);

@@ -45,6 +45,8 @@ export interface TagInput {
 }
 
 const COLOR = /^#[0-9a-fA-F]{6}$/;
+/** Workflow YAML allows tags of at most 64 characters. */
+const TITLE_MAX = 64;
 
 /**
  * Tags: titled labels for workflows (a workflow's YAML `tags` hold their titles) that also gate runs. A
@@ -57,6 +59,8 @@ export class TagService {
   async create(principal: Principal, input: TagInput): Promise<TagView> {
     authorize(principal, 'tags.manage');
     if (!input.title?.trim()) throw invalidArgument('title', 'title is required');
+    if (input.title.trim().length > TITLE_MAX)
+      throw invalidArgument('title', `a tag title is at most ${TITLE_MAX} characters (as workflow tags)`);
     checkColor(input.color);
     return this.deps.db.transaction(async (tx) => {
       const row = await insertRow<TagRow>(tx, TAGS, {
@@ -106,7 +110,8 @@ export class TagService {
   async update(principal: Principal, ref: string, patch: TagInput): Promise<TagView> {
     authorize(principal, 'tags.manage');
     checkColor(patch.color);
-    if (patch.title !== undefined && !patch.title.trim()) throw invalidArgument('title', 'title is empty');
+    if (patch.title !== undefined && (!patch.title.trim() || patch.title.trim().length > TITLE_MAX))
+      throw invalidArgument('title', `a tag title is 1-${TITLE_MAX} characters (as workflow tags)`);
     return this.deps.db.transaction(async (tx) => {
       const before = await rowByRef<TagRow>(tx, TAGS, principal.workspaceId, ref, true);
       if (!before) throw notFound('TAG_NOT_FOUND', 'tag', ref);

@@ -34,7 +34,7 @@ export function tagRoutes(services: Services): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           body: Type.Object(
-            { title: Type.String({ minLength: 1, maxLength: 100 }), ...fields },
+            { title: Type.String({ minLength: 1, maxLength: 64 }), ...fields },
             { additionalProperties: false },
           ),
           response: ok(201),
@@ -53,7 +53,7 @@ export function tagRoutes(services: Services): FastifyPluginAsyncTypebox {
           tags,
           params: Ref,
           body: Type.Object(
-            { title: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })), ...fields },
+            { title: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })), ...fields },
             { additionalProperties: false, minProperties: 1 },
           ),
           response: ok(),
