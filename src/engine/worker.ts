@@ -9,6 +9,7 @@ import {
   claimExecution,
   executionStatus,
   finishExecution,
+  lockChildWakeups,
   renewLease,
   stepRunsOf,
   suspendExecution,
@@ -185,7 +186,7 @@ export class Worker {
     const log = logger.child({ execution_id: execution.id });
     if (execution.resumes > maxResumes) {
       log.warn({ resumes: execution.resumes }, 'giving up on an execution whose workers kept stopping');
-      await finishExecution(db, execution.id, this.owner, 'failed', null, {
+      await this.#finish(execution, 'failed', null, {
         code: 'TOO_MANY_RESUMES',
         message: `the execution was resumed ${execution.resumes} times after its worker stopped; giving up`,
       });
@@ -219,24 +220,24 @@ export class Worker {
       };
       const outcome = await this.#o.executor.run(execution, definition, recorded, guard);
       if (outcome.kind === 'finished') {
-        await finishExecution(
-          db,
-          execution.id,
-          this.owner,
-          outcome.status,
-          outcome.output,
-          outcome.error,
-          outcome.sizeBytes,
-        );
+        await this.#finish(execution, outcome.status, outcome.output, outcome.error, outcome.sizeBytes);
         log.info({ status: outcome.status }, 'execution finished');
       } else if (outcome.kind === 'suspended') {
-        await suspendExecution(db, execution.id, this.owner, outcome.until, outcome.watch, outcome.sizeBytes);
+        const { until, watch, sizeBytes } = outcome;
+        if (watch?.kind === 'child') {
+          await db.transaction(async (tx) => {
+            await lockChildWakeups(tx, execution.id);
+            await suspendExecution(tx, execution.id, this.owner, until, watch, sizeBytes);
+          });
+        } else {
+          await suspendExecution(db, execution.id, this.owner, until, watch, sizeBytes);
+        }
       } else {
         log.info({ reason: outcome.reason }, 'execution stopped');
       }
     } catch (error) {
       log.error({ err: error }, 'execution crashed');
-      await finishExecution(db, execution.id, this.owner, 'failed', null, {
+      await this.#finish(execution, 'failed', null, {
         code: 'INTERNAL',
         message: 'the execution failed unexpectedly; the server log has the details',
       }).catch(() => undefined);
@@ -244,5 +245,22 @@ export class Worker {
       clearInterval(heartbeat);
       this.#cancelled.delete(execution.id);
     }
+  }
+
+  /** Ends a run; a child run ends under its parent's wake-up lock (see lockChildWakeups). */
+  #finish(
+    execution: ClaimedExecution,
+    status: 'succeeded' | 'failed',
+    output: unknown,
+    error: Parameters<typeof finishExecution>[5],
+    sizeBytes?: number,
+  ): Promise<boolean> {
+    const { db } = this.#o;
+    const parent = execution.parent_execution_id;
+    if (!parent) return finishExecution(db, execution.id, this.owner, status, output, error, sizeBytes);
+    return db.transaction(async (tx) => {
+      await lockChildWakeups(tx, parent);
+      return finishExecution(tx, execution.id, this.owner, status, output, error, sizeBytes);
+    });
   }
 }

@@ -13,6 +13,7 @@ import type { Database, Sql } from '../store/database.js';
 import {
   cancelExecution,
   copyCheckpoints,
+  lockChildWakeups,
   executionById,
   pruneExecutions,
   stepOutput,
@@ -235,6 +236,7 @@ export class ExecutionService {
       if (!target) throw notFound('EXECUTION_NOT_FOUND', 'execution', id);
       const workflow = await workflowById(tx, principal.workspaceId, target.workflow_id);
       if (workflow) await this.deps.mayRun(tx, principal, workflow);
+      if (target.parent_execution_id) await lockChildWakeups(tx, target.parent_execution_id);
       const row = await cancelExecution(tx, principal.workspaceId, id);
       if (!row) {
         const existing = await executionById(tx, principal.workspaceId, id);

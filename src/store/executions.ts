@@ -122,6 +122,17 @@ export async function renewLease(sql: Sql, id: string, owner: string, leaseMs: n
   return n === 1;
 }
 
+/**
+ * Serialises a parent's suspension on a child run with that child's end (finish or cancel): both
+ * take this lock first, in their transaction, so the statement that comes second sees the first
+ * committed. Without it, a child ending while its parent parks could each miss the other (the
+ * child finds the parent still running; the parent finds the child still running) and the parent
+ * would sleep until its recheck.
+ */
+export async function lockChildWakeups(sql: Sql, parentId: string): Promise<void> {
+  await sql.exec(`SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7412))`, [parentId]);
+}
+
 /** Wakes a parent waiting on a child run (call_workflow), in the same statement as the child's change. */
 const WAKE_PARENT = `, woke AS (
    UPDATE executions p SET run_after = now() FROM done
@@ -160,8 +171,8 @@ export async function finishExecution(
 
 /**
  * Parks a run until `until` (a wait, an approval, a child run): it holds no worker meanwhile. A run
- * watching a child that has already ended, or an approval already answered, is due at once, so a
- * wake-up cannot be lost.
+ * watching a child that has already ended, or an approval already answered, is due at once; with
+ * lockChildWakeups taken first (for a child), a wake-up cannot be lost.
  */
 export async function suspendExecution(
   sql: Sql,
