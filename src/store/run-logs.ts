@@ -20,6 +20,13 @@ export interface RunLogRow extends ExecutionRow {
   workflow_description: string;
   workflow_tags: string[];
   workflow_active: boolean;
+  workflow_enabled: boolean;
+  workflow_published: boolean;
+  workflow_created_at: Date;
+  workflow_updated_at: Date;
+  workflow_last_run: Date | null;
+  /** The definition of the revision the run ran. */
+  revision_definition: Record<string, unknown>;
   readable_number: string;
   run_status: RunStatus;
   /** Seconds from start (or queueing) to end, or to now while it runs. */
@@ -65,6 +72,10 @@ export function runLogsPage(
     `WITH runs AS (
        SELECT e.*, w.name AS workflow_name, w.description AS workflow_description, w.tags AS workflow_tags,
               (w.enabled AND w.published_revision_id IS NOT NULL) AS workflow_active, w.readable_number,
+              w.enabled AS workflow_enabled, (w.published_revision_id IS NOT NULL) AS workflow_published,
+              w.created_at AS workflow_created_at, w.updated_at AS workflow_updated_at,
+              (SELECT max(x.created_at) FROM executions x WHERE x.workflow_id = e.workflow_id) AS workflow_last_run,
+              r.definition AS revision_definition,
               CASE e.status
                 WHEN 'queued' THEN 'IN_QUEUE'
                 WHEN 'running' THEN 'IN_PROGRESS'
@@ -81,6 +92,7 @@ export function runLogsPage(
                 AS execution_time,
               (SELECT count(*) FROM executions c WHERE c.parent_execution_id = e.id)::int AS sub_playbooks
          FROM executions e JOIN workflows w ON w.id = e.workflow_id
+         JOIN workflow_revisions r ON r.id = e.revision_id
         WHERE e.workspace_id = $1
           AND ($2::uuid[] IS NULL OR e.id = ANY($2))
           AND ($3::uuid IS NULL OR e.workflow_id = $3)

@@ -51,13 +51,16 @@ export function conciseEvent(e: EventView): Record<string, unknown> {
   };
 }
 
-function listItem(e: EventView): Record<string, unknown> {
+type LabelData = { title: string; unique_id: string; color: string };
+
+function listItem(e: EventView, labels: ReadonlyMap<string, LabelData>): Record<string, unknown> {
   return {
     readable_id: e.readable_id,
     created: e.created_at,
     unique_id: e.id,
     title: e.title,
     labels: e.labels,
+    labels_data: e.labels.map((t) => labels.get(t)).filter((l): l is LabelData => !!l),
     app_identifier: e.app_identifier,
     action_identifier: e.action_identifier,
     processed: e.processed,
@@ -105,8 +108,9 @@ export function orchestrateEventRoutes(services: Services): FastifyPluginAsyncTy
       const page = pageParams(request);
       const since = later(windowStart(request, 'created'), epoch(request, 'created__gte'));
       const until = epoch(request, 'created__lte') ?? epoch(request, 'create__lte');
+      const p = principalOf(request);
       const { count, events } = await services.events.numberedPage(
-        principalOf(request),
+        p,
         {
           title: text(request, 'title'),
           app_identifier: text(request, 'app_identifier'),
@@ -120,7 +124,18 @@ export function orchestrateEventRoutes(services: Services): FastifyPluginAsyncTy
         page.offset,
         page.size,
       );
-      return envelope(request, page, count, events.map(listItem));
+      const labels = await services.labels.byTitles(services.db, p.workspaceId, [
+        ...new Set(events.flatMap((e) => e.labels)),
+      ]);
+      const byTitle = new Map(
+        labels.map((l) => [l.title, { title: l.title, unique_id: l.id, color: l.color }]),
+      );
+      return envelope(
+        request,
+        page,
+        count,
+        events.map((e) => listItem(e, byTitle)),
+      );
     });
     app.get('/v1/events/:id/', { schema: { tags, params: Uuid } }, async (request) => {
       const p = principalOf(request);

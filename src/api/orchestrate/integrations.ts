@@ -9,8 +9,10 @@ import type { AppView } from '../../services/apps.js';
 import type { IntegrationView } from '../../services/integrations.js';
 import { collectPages } from '../collect-pages.js';
 import { packageUpload } from '../package-upload.js';
+import { readPackage } from '../../integrations/apps/package.js';
 import { principalOf } from '../plugins/auth.js';
-import { paginate } from './paging.js';
+import { epoch, flag, later, paginate, text, windowStart } from './paging.js';
+import { walkSteps, type StepDefinition } from '../../domain/workflow/validate.js';
 
 const slug = (a: AppView): string => `${a.identifier}_${a.version.replace(/\W/g, '_')}`;
 const FIELD_TYPES: Record<string, string> = {
@@ -24,9 +26,25 @@ const FIELD_TYPES: Record<string, string> = {
 const STATUS: Record<string, string> = { success: 'SUCCESS', failed: 'FAIL', untested: 'UNTESTED' };
 
 /** An app in the Orchestrate App object's shape. */
-function appObject(a: AppView, instances: IntegrationView[], detail: boolean): Record<string, unknown> {
+function who(name: string): Record<string, unknown> {
+  return { display_name: name, full_name: name };
+}
+
+/**
+ * An app in the Orchestrate App object's shape. Fields with no Osprey counterpart keep their
+ * names with empty values: Cyware Agent (`lite_*`, agent versions), Python connector code
+ * (`connector_code`, `python_class_name`: Osprey apps are YAML manifests, downloadable with I10),
+ * logos, and a download counter (not kept).
+ */
+function appObject(
+  a: AppView,
+  instances: IntegrationView[],
+  detail: boolean,
+  usage: ReadonlyMap<string, number>,
+): Record<string, unknown> {
   const [major, minor, patch] = a.version.split(/[.-]/);
   const mine = instances.filter((i) => i.app === a.identifier);
+  const by = a.built_in ? 'Osprey' : (a.installed_by ?? '');
   return {
     unique_id: a.unique_id,
     title: a.title,
@@ -59,6 +77,34 @@ function appObject(a: AppView, instances: IntegrationView[], detail: boolean): R
     is_active: true,
     is_configured: mine.length > 0,
     created_at: a.installed_at,
+    modified_at: a.installed_at,
+    created_by: by,
+    modified_by: by,
+    created_by_data: who(by),
+    modified_by_data: who(by),
+    published_date: a.installed_at,
+    publisher_logo_url: null,
+    logo: null,
+    logo_url: null,
+    download_counter: 0,
+    playbook_count_all_versions: usage.get(a.identifier) ?? 0,
+    all_installed_versions: a.versions.map((v) => ({
+      connector_version: v,
+      app_unique_id: a.unique_id,
+      created_at: a.installed_at,
+      modified_at: a.installed_at,
+      app_identifier: a.identifier,
+      version_status: [],
+      is_configured: mine.length > 0,
+      is_action_supported: true,
+    })),
+    package_hash: a.sha256,
+    connector_code: null,
+    python_class_name: null,
+    lite_enabled: false,
+    major_agent_version: null,
+    minor_agent_version: null,
+    patch_agent_version: null,
     ...(detail && {
       actions_data: a.actions.map((x) => actionObject(a, x)),
       appinstance_set_data: mine.map((i) => instanceObject(i, a)),
@@ -83,6 +129,12 @@ function actionObject(a: AppView, x: AppView['actions'][number]): Record<string,
     connector_version: a.version,
     app_title: a.title,
     system_app: a.built_in,
+    created_by: a.built_in ? 'Osprey' : (a.installed_by ?? ''),
+    modified_by: a.built_in ? 'Osprey' : (a.installed_by ?? ''),
+    created_at: a.installed_at,
+    modified_at: a.installed_at,
+    created_by_data: who(a.built_in ? 'Osprey' : (a.installed_by ?? '')),
+    modified_by_data: who(a.built_in ? 'Osprey' : (a.installed_by ?? '')),
     accepted_params: Object.entries(params.properties ?? {}).map(([key, p]) => ({
       title: key,
       field_key: key,
@@ -112,18 +164,77 @@ function instanceObject(i: IntegrationView, a: AppView | undefined): Record<stri
     created_at: i.created_at,
     modified_at: i.updated_at,
     created_by: i.created_by,
+    modified_by: i.created_by,
+    created_by_data: who(i.created_by),
+    modified_by_data: who(i.created_by),
     is_default: i.is_default,
     expiry_date: i.expires_at,
     configuration: i.configuration,
     is_removed: false,
     connectivity_status: STATUS[i.connectivity.status] ?? 'UNTESTED',
     connectivity_message: i.connectivity.message,
+    connectivity_detail: i.connectivity.message,
+    status_code: null,
+    tested_by: null,
+    tested_by_data: null,
     tested_date: i.connectivity.tested_at,
+    uploaded_file_data: [],
+    expiry_mail_sent: false,
+    on_lite: false,
+    csol_lite_id: null,
+    lite_model: null,
   };
 }
 
 function allInstances(services: Services, principal: Principal, app?: string): Promise<IntegrationView[]> {
   return collectPages('integrations', (page) => services.integrations.list(principal, { app, ...page }));
+}
+
+/** How many workflows' running definitions use each app. */
+async function appUsage(services: Services, p: Principal): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const row of await services.runLogs.playbooks(p)) {
+    const apps = new Set(
+      walkSteps((row.definition.steps ?? []) as StepDefinition[])
+        .map(({ step }) =>
+          step.kind === 'action' && typeof step.action === 'string' ? step.action.split('.')[0] : '',
+        )
+        .filter((a): a is string => !!a),
+    );
+    for (const a of apps) counts.set(a, (counts.get(a) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** I1's filters: categories, is_configured, app_type, lite_enabled, created_at windows, ordering. */
+function filterApps(request: FastifyRequest, apps: AppView[], instances: IntegrationView[]): AppView[] {
+  const category = text(request, 'categories')?.toLowerCase();
+  const configured = flag(request, 'is_configured');
+  const lite = flag(request, 'lite_enabled');
+  const type = text(request, 'app_type');
+  if (type && !['INSTALLED', 'READY_TO_USE', 'IN_PROGRESS'].includes(type))
+    throw invalidArgument('app_type', 'app_type must be INSTALLED, READY_TO_USE or IN_PROGRESS');
+  const since = later(windowStart(request, 'created_at'), epoch(request, 'created_at__gte'));
+  const until = epoch(request, 'created_at__lte');
+  const ordering = text(request, 'ordering', 20);
+  const key = ordering?.replace(/^-/, '');
+  if (key && key !== 'title' && key !== 'modified_at')
+    throw invalidArgument('ordering', 'ordering must be title or modified_at, with - to reverse');
+  const installed = (a: AppView): Date | undefined => (a.installed_at ? new Date(a.installed_at) : undefined);
+  const out = apps.filter(
+    (a) =>
+      (!category || a.categories.some((c) => c.toLowerCase() === category)) &&
+      (configured === undefined || instances.some((i) => i.app === a.identifier) === configured) &&
+      lite !== true &&
+      type !== 'IN_PROGRESS' &&
+      (!since || (installed(a) ?? new Date(0)) >= since) &&
+      (!until || (installed(a) ?? new Date(0)) <= until),
+  );
+  if (key) {
+    const value = (a: AppView): string => (key === 'title' ? a.title : (a.installed_at ?? ''));
+    out.sort((x, y) => value(x).localeCompare(value(y)) * (ordering!.startsWith('-') ? -1 : 1));
+  }
+  return out;
 }
 
 async function appByUniqueId(services: Services, principal: Principal, id: string): Promise<AppView> {
@@ -146,9 +257,10 @@ export function orchestrateIntegrationRoutes(services: Services): FastifyPluginA
         q: q.q,
         built_in: q.is_system === undefined ? undefined : q.is_system === 'true',
       });
+      const usage = await appUsage(services, p);
       return paginate(
         request,
-        apps.map((a) => appObject(a, instances, false)),
+        filterApps(request, apps, instances).map((a) => appObject(a, instances, false, usage)),
       );
     });
     app.get(
@@ -157,7 +269,7 @@ export function orchestrateIntegrationRoutes(services: Services): FastifyPluginA
       async (request) => {
         const p = principal(request);
         const a = await appByUniqueId(services, p, request.params.id);
-        return appObject(a, await allInstances(services, p, a.identifier), true);
+        return appObject(a, await allInstances(services, p, a.identifier), true, await appUsage(services, p));
       },
     );
     app.get('/v1/integrations/app-instances/', { schema: { tags } }, async (request) => {
@@ -293,8 +405,20 @@ export function orchestrateIntegrationRoutes(services: Services): FastifyPluginA
     );
     app.post('/v1/integrations/apps/import/', { schema: { tags } }, async (request) => {
       const p = principal(request);
-      const installed = await services.apps.install(p, await packageUpload(request, 'module'));
-      return appObject(installed, [], true);
+      const archive = await packageUpload(request, 'module');
+      const installed = await services.apps.install(p, archive);
+      // As Orchestrate: the package's files as a JSON string map (text files; a logo is left out).
+      const unpacked = readPackage(archive);
+      const files: Record<string, string> = { 'manifest.yaml': unpacked.manifestText ?? '' };
+      for (const [name, bytes] of unpacked.files) {
+        const text = new TextDecoder('utf-8', { fatal: true });
+        try {
+          files[name] = text.decode(bytes);
+        } catch {
+          // binary
+        }
+      }
+      return { ...appObject(installed, [], true, new Map()), connector_code: JSON.stringify(files) };
     });
     app.get(
       '/v1/integrations/apps/download/:slug/',

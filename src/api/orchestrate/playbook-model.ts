@@ -1,4 +1,5 @@
 import type { AppManifest } from '../../domain/apps/manifest.js';
+import { stableId } from '../../domain/ids.js';
 import { walkSteps, type StepDefinition } from '../../domain/workflow/validate.js';
 import type { PlaybookRow } from '../../store/run-logs.js';
 import type { TagView } from '../../services/tags.js';
@@ -6,6 +7,8 @@ import type { TagView } from '../../services/tags.js';
 /** What presenting a workflow as a playbook needs besides the workflow. */
 export interface PlaybookContext {
   apps: ReadonlyMap<string, AppManifest>;
+  /** Each app's unique_id (as the integrations endpoints give it), by identifier. */
+  appIds: ReadonlyMap<string, string>;
   tags: ReadonlyMap<string, TagView>;
 }
 
@@ -285,6 +288,31 @@ function appActions(definition: Record<string, unknown>, ctx: PlaybookContext): 
     out[title] = [...new Set([...(out[title] ?? []), manifest?.actions[action]?.title ?? action])];
   }
   return out;
+}
+
+/** Apps and their actions a definition uses (a run log's `playbook_summary`). */
+export function playbookApps(
+  definition: Record<string, unknown>,
+  ctx: PlaybookContext,
+): Record<string, unknown>[] {
+  const apps = new Map<string, Set<string>>();
+  for (const { step } of walkSteps((definition.steps ?? []) as StepDefinition[])) {
+    if (step.kind !== 'action' || typeof step.action !== 'string') continue;
+    const [app = '', action = ''] = step.action.split('.');
+    apps.set(app, (apps.get(app) ?? new Set()).add(action));
+  }
+  return [...apps].map(([app, actions]) => {
+    const manifest = ctx.apps.get(app);
+    return {
+      unique_id: ctx.appIds.get(app) ?? stableId('app', app, manifest?.version ?? ''),
+      title: manifest?.title ?? app,
+      actions: [...actions].map((action) => ({
+        unique_id: stableId('action', app, manifest?.version ?? '', action),
+        action_identifier: action,
+        title: manifest?.actions[action]?.title ?? action,
+      })),
+    };
+  });
 }
 
 function countKind(definition: Record<string, unknown>, kind: string): number {

@@ -23,12 +23,14 @@ import { nodeResult, runLogDetail, runLogSummary } from './run-log-model.js';
 import { fileUrl } from './export-links.js';
 
 async function context(services: Services, p: Principal): Promise<PlaybookContext> {
-  const [manifests, tags] = await Promise.all([
+  const [manifests, apps, tags] = await Promise.all([
     services.appManifests(p.workspaceId),
+    services.apps.list(p, {}),
     collectPages('tags', (page) => services.tags.list(p, page)),
   ]);
   return {
     apps: new Map(manifests.map((m) => [m.identifier, m])),
+    appIds: new Map(apps.map((a) => [a.identifier, a.unique_id])),
     tags: new Map(tags.map((t) => [t.title, t])),
   };
 }
@@ -258,5 +260,11 @@ async function runLogs(services: Services, request: FastifyRequest): Promise<unk
     },
     { ordering: text(request, 'ordering', 50), offset: page.offset, limit: page.size },
   );
-  return envelope(request, page, count, rows.map(runLogSummary));
+  const ctx = await context(services, p);
+  return envelope(
+    request,
+    page,
+    count,
+    rows.map((r) => runLogSummary(r, ctx)),
+  );
 }

@@ -1,12 +1,13 @@
 import type { StepDefinition } from '../../domain/workflow/validate.js';
 import type { StepRunRow } from '../../store/executions.js';
-import type { RunLogRow } from '../../store/run-logs.js';
+import type { PlaybookRow, RunLogRow } from '../../store/run-logs.js';
 import { isOutOfLine, nodeResultId } from '../../services/run-logs.js';
 import { stableId } from '../../domain/ids.js';
 import { eventReadableId } from '../../services/events.js';
 import {
   layout,
-  playbookReadableId,
+  playbookApps,
+  playbookSummary,
   subType,
   type PlaybookContext,
   type PlaybookLayout,
@@ -37,8 +38,26 @@ function person(name: string): Record<string, unknown> {
   return { first_name: parts[0] ?? '', last_name: parts.slice(1).join(' '), full_name: name };
 }
 
+/** The run's workflow as a playbook, with the definition the run ran. */
+function playbookOf(run: RunLogRow): PlaybookRow {
+  return {
+    id: run.workflow_id,
+    name: run.workflow_name,
+    description: run.workflow_description,
+    tags: run.workflow_tags,
+    enabled: run.workflow_enabled,
+    published: run.workflow_published,
+    readable_number: run.readable_number,
+    revision_id: run.revision_id,
+    definition: run.revision_definition,
+    created_at: run.workflow_created_at,
+    updated_at: run.workflow_updated_at,
+    last_run_at: run.workflow_last_run,
+  };
+}
+
 /** RunLogSummary (P5, P6). */
-export function runLogSummary(run: RunLogRow): Record<string, unknown> {
+export function runLogSummary(run: RunLogRow, ctx: PlaybookContext): Record<string, unknown> {
   const t = run.trigger;
   const type = run.parent_execution_id ? 'nested' : typeof t.type === 'string' ? t.type : 'manual';
   const by = typeof t.by === 'string' ? t.by : '';
@@ -54,14 +73,7 @@ export function runLogSummary(run: RunLogRow): Record<string, unknown> {
     run_details: eventId ? `Event ${eventReadableId(eventId)}` : by || (SOURCES[type] ?? type),
     cron_expression: {},
     schedule_info: {},
-    playbook_data: {
-      title: run.workflow_name,
-      readable_id: playbookReadableId(run),
-      unique_id: run.workflow_id,
-      status: run.workflow_active ? 'ACTIVE' : 'INACTIVE',
-      description: run.workflow_description,
-      tags: run.workflow_tags,
-    },
+    playbook_data: playbookSummary(playbookOf(run), ctx),
     playbook_title: run.workflow_name,
     event_data: eventId
       ? { unique_id: eventId, readable_id: t.event_readable_id, labels: t.labels ?? [], source: t.source }
@@ -70,7 +82,7 @@ export function runLogSummary(run: RunLogRow): Record<string, unknown> {
     source_playbook_result_data: run.parent_execution_id
       ? { unique_id: run.parent_execution_id, readable_id: runReadableId(run.parent_execution_id) }
       : {},
-    playbook_summary: [],
+    playbook_summary: playbookApps(run.revision_definition, ctx),
     execution_time: run.execution_time,
     sub_playbooks: run.sub_playbooks,
   };
@@ -182,7 +194,7 @@ export function runLogDetail(
     splitted_columns: [],
   };
   return {
-    ...runLogSummary(run),
+    ...runLogSummary(run, ctx),
     nodes_results: [start, ...executionOrder(steps, definition).map((s) => nodeResult(run, s, graph))],
     error: run.error ?? {},
     initial_params: run.input ?? {},
