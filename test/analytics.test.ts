@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
-import { pino } from 'pino';
-import { Worker } from '../src/engine/worker.js';
+import type { Worker } from '../src/engine/worker.js';
 import { startTestApp, type KeyPair, type TestApp } from './helpers/app.js';
+import { testWorker } from './helpers/worker.js';
 import { assertError } from './helpers/api.js';
 
 type Series = { label: string; value: number }[];
@@ -38,7 +38,7 @@ describe('analytics', () => {
 
   before(async () => {
     t = await startTestApp();
-    worker = new Worker({ db: t.db, executor: t.services.executor, logger: pino({ level: 'silent' }) });
+    worker = testWorker(t);
     await ok(call('POST', '/v1/integrations', { name: 'lists-main', app: 'lists' }), 201);
     await ok(call('POST', '/v1/lists', { title: 'kv' }), 201);
     const alpha = await workflow(

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { Worker } from '../src/engine/worker.js';
+import type { Worker } from '../src/engine/worker.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
+import { testWorker } from './helpers/worker.js';
 
 interface Execution {
   id: string;
@@ -19,13 +19,7 @@ describe('call_workflow: timeout and retry', () => {
 
   before(async () => {
     t = await startTestApp();
-    worker = new Worker({
-      db: t.db,
-      executor: t.services.executor,
-      logger: pino({ level: 'silent' }),
-      pollMs: 50,
-      concurrency: 4,
-    });
+    worker = testWorker(t, { pollMs: 50, concurrency: 4 });
     await worker.start();
   });
   after(async () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { Worker } from '../src/engine/worker.js';
+import type { Worker } from '../src/engine/worker.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
+import { testWorker } from './helpers/worker.js';
 
 /**
  * A child run that ends while its parent is parking on it must still wake the parent at once (not
@@ -14,13 +14,7 @@ describe('call_workflow: a child ending as its parent parks', () => {
 
   before(async () => {
     t = await startTestApp();
-    worker = new Worker({
-      db: t.db,
-      executor: t.services.executor,
-      logger: pino({ level: 'silent' }),
-      pollMs: 20,
-      concurrency: 10,
-    });
+    worker = testWorker(t, { pollMs: 20, concurrency: 10 });
     await worker.start();
   });
   after(async () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { MAX_CALL_DEPTH } from '../src/engine/steps/call-workflow.js';
-import { Worker } from '../src/engine/worker.js';
+import type { Worker } from '../src/engine/worker.js';
 import { assertError } from './helpers/api.js';
 import { startTestApp, type KeyPair, type TestApp } from './helpers/app.js';
+import { testWorker } from './helpers/worker.js';
 
 interface StepRun {
   key: string;
@@ -40,13 +40,7 @@ describe('call_workflow steps: running one workflow from another', () => {
 
   before(async () => {
     t = await startTestApp();
-    worker = new Worker({
-      db: t.db,
-      executor: t.services.executor,
-      logger: pino({ level: 'silent' }),
-      leaseMs: 2000,
-      pollMs: 50,
-    });
+    worker = testWorker(t, { leaseMs: 2000, pollMs: 50 });
   });
   after(() => t.close());
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { Worker } from '../src/engine/worker.js';
+import type { Worker } from '../src/engine/worker.js';
 import { startTestApp, type KeyPair, type TestApp } from './helpers/app.js';
+import { testWorker } from './helpers/worker.js';
 import { assertError, auditLog } from './helpers/api.js';
 
 interface SnippetView {
@@ -32,12 +32,7 @@ describe('code snippets', () => {
 
   before(async () => {
     t = await startTestApp();
-    worker = new Worker({
-      db: t.db,
-      executor: t.services.executor,
-      logger: pino({ level: 'silent' }),
-      pollMs: 20,
-    });
+    worker = testWorker(t, { pollMs: 20 });
   });
   after(() => t.close());
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { Worker } from '../src/engine/worker.js';
+import type { Worker } from '../src/engine/worker.js';
 import { eventually } from './helpers/api.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
+import { testWorker } from './helpers/worker.js';
 
 interface StepRun {
   key: string;
@@ -29,13 +29,7 @@ describe('code steps: JavaScript in a sandbox', () => {
 
   before(async () => {
     t = await startTestApp();
-    worker = new Worker({
-      db: t.db,
-      executor: t.services.executor,
-      logger: pino({ level: 'silent' }),
-      leaseMs: 5000,
-      pollMs: 50,
-    });
+    worker = testWorker(t, { leaseMs: 5000, pollMs: 50 });
   });
   after(() => t.close());
 

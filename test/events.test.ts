@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
-import { pino } from 'pino';
-import { Worker } from '../src/engine/worker.js';
+import type { Worker } from '../src/engine/worker.js';
 import { startTestApp, type KeyPair, type TestApp } from './helpers/app.js';
+import { testWorker } from './helpers/worker.js';
 import { assertError, auditLog } from './helpers/api.js';
 
 interface EventView {
@@ -45,7 +45,7 @@ describe('events', () => {
 
   before(async () => {
     t = await startTestApp({ env: { OSPREY_PUBLIC_URL: 'https://soar.example.com' } });
-    worker = new Worker({ db: t.db, executor: t.services.executor, logger: pino({ level: 'silent' }) });
+    worker = testWorker(t);
     await workflow(
       'Echo',
       '[phishing, spam]',

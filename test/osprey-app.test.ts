@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { Worker } from '../src/engine/worker.js';
+import type { Worker } from '../src/engine/worker.js';
 import { startTestApp, type KeyPair, type TestApp } from './helpers/app.js';
+import { testWorker } from './helpers/worker.js';
 
 interface Execution {
   id: string;
@@ -43,13 +43,7 @@ describe('the osprey app: copying a workflow from workspace A to workspace B', (
     t = await startTestApp({ env: { OSPREY_HTTP_ALLOW_NETWORKS: '127.0.0.0/8' } });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
-    worker = new Worker({
-      db: t.db,
-      executor: t.services.executor,
-      logger: pino({ level: 'silent' }),
-      pollMs: 50,
-      concurrency: 2,
-    });
+    worker = testWorker(t, { pollMs: 50, concurrency: 2 });
     await worker.start();
     const ws = await t.request({ method: 'POST', url: '/v1/workspaces', payload: { name: 'workspace-b' } });
     assert.equal(ws.statusCode, 201, ws.body);

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
-import { pino } from 'pino';
-import { Worker } from '../src/engine/worker.js';
+import type { Worker } from '../src/engine/worker.js';
 import { startTestApp, type KeyPair, type TestApp } from './helpers/app.js';
+import { testWorker } from './helpers/worker.js';
 import { accept, assertError, auditLog, invite, login, member, withSession } from './helpers/api.js';
 import { sign } from './helpers/orchestrate.js';
 
@@ -27,7 +27,7 @@ describe('tags', () => {
 
   before(async () => {
     t = await startTestApp();
-    worker = new Worker({ db: t.db, executor: t.services.executor, logger: pino({ level: 'silent' }) });
+    worker = testWorker(t);
   });
   after(() => t.close());
 
