@@ -108,13 +108,7 @@ export class EventWebhookService {
           ],
         )
         .catch((e: unknown) => {
-          throw e instanceof UniqueViolation
-            ? conflict(
-                'EVENT_WEBHOOK_TITLE_TAKEN',
-                `an event webhook titled "${title}" already exists`,
-                'title',
-              )
-            : e;
+          throw taken(e, title);
         });
       await this.deps.audit.record(tx, principal, {
         action: AUDIT_ACTIONS.eventWebhookCreated,
@@ -159,13 +153,7 @@ export class EventWebhookService {
           ],
         )
         .catch((e: unknown) => {
-          throw e instanceof UniqueViolation
-            ? conflict(
-                'EVENT_WEBHOOK_TITLE_TAKEN',
-                `an event webhook titled "${patch.title}" already exists`,
-                'title',
-              )
-            : e;
+          throw taken(e, patch.title ?? before.title);
         });
       await this.deps.audit.record(tx, principal, {
         action: AUDIT_ACTIONS.eventWebhookUpdated,
@@ -251,4 +239,10 @@ export class EventWebhookService {
     if (!row) throw notFound('EVENT_WEBHOOK_NOT_FOUND', 'event webhook', id);
     return row;
   }
+}
+
+function taken(error: unknown, title: string): unknown {
+  return error instanceof UniqueViolation
+    ? conflict('EVENT_WEBHOOK_TITLE_TAKEN', `an event webhook titled "${title}" already exists`, 'title')
+    : error;
 }
