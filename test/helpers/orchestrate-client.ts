@@ -3,7 +3,7 @@
 // signed again before it is followed, runs polled on P7 until they leave the active statuses.
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
-import type { KeyPair } from './app.js';
+import type { KeyPair, TestApp } from './app.js';
 import { resign, sign } from './orchestrate.js';
 import { conformPaged, type Shape } from './orchestrate-shapes.js';
 
@@ -56,6 +56,30 @@ export async function http(url: string, init: RequestInit = {}): Promise<Reply> 
 /** A JSON POST (or other method) to an absolute URL. */
 export function sendJson(url: string, body: unknown, method = 'POST'): Promise<Reply> {
   return http(url, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+/** A native API call (bearer, inject) for a test's setup: it must succeed; its JSON body. */
+export async function native(
+  t: TestApp,
+  method: 'GET' | 'POST' | 'PATCH',
+  path: string,
+  payload?: object,
+): Promise<Obj> {
+  const res = await t.request({ method, url: path, ...(payload === undefined ? {} : { payload }) });
+  assert.ok(res.statusCode < 300, `${method} ${path}: ${res.statusCode} ${res.body}`);
+  return res.json();
+}
+
+/** POSTs `body` to a native collection and returns the id of the object under `key`. */
+export async function created(t: TestApp, path: string, key: string, body: object): Promise<string> {
+  return String(((await native(t, 'POST', path, body))[key] as Obj).id);
+}
+
+/** Creates a workflow from YAML, publishes it and returns its id. */
+export async function publish(t: TestApp, yaml: string): Promise<string> {
+  const id = await created(t, '/v1/workflows', 'workflow', { yaml });
+  await native(t, 'POST', `/v1/workflows/${id}/publish`, {});
+  return id;
 }
 
 /** Signed calls to `<base>/soarapi/openapi/<path>` as `key`. */
