@@ -40,6 +40,7 @@ import { EventService } from './services/events.js';
 import { EventWebhookService } from './services/event-webhooks.js';
 import { AnalyticsService } from './services/analytics.js';
 import { RunLogService } from './services/run-logs.js';
+import { LogStreamService } from './services/log-streams.js';
 import type { AppManifest } from './domain/apps/manifest.js';
 import { WorkspaceService } from './services/workspaces.js';
 import { Database } from './store/database.js';
@@ -79,6 +80,9 @@ export interface Services {
   eventWebhooks: EventWebhookService;
   analytics: AnalyticsService;
   runLogs: RunLogService;
+  logStreams: LogStreamService;
+  /** Outbound HTTP with the installation's SSRF guard (log streams deliver through it). */
+  outbound: OutboundHttp;
   /** Signs the Orchestrate API's short-lived download links. */
   exportLinks: SignedTokens;
   /** Where callers reach this installation (OSPREY_PUBLIC_URL). */
@@ -238,6 +242,8 @@ export function createServices(
     }),
     analytics: new AnalyticsService({ db, apps: appManifests }),
     runLogs: new RunLogService({ db, executions }),
+    logStreams: new LogStreamService({ db, audit }),
+    outbound,
     exportLinks: new SignedTokens(createHmac('sha256', masterKey).update('osprey export links').digest()),
     publicUrl: config.publicUrl,
     appManifests,

@@ -16,6 +16,7 @@ import { exportDownloadRoutes } from './orchestrate/export-links.js';
 import { registerAuth } from './plugins/auth.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
+import { registerStreamMetrics } from './plugins/stream-metrics.js';
 import { registerValidation } from './plugins/validation.js';
 import { torqRoutes } from './torq/index.js';
 import { OSPREY_VERSION } from '../version.js';
@@ -66,7 +67,7 @@ export async function buildServer({ services, config, logger }: ServerOptions): 
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
-  registerMetrics(app);
+  registerStreamMetrics(registerMetrics(app), services.logStreams);
   registerAuth(app, services, config.rateLimitPerSecond);
   await app.register(rateLimit, {
     global: true,

@@ -65,6 +65,10 @@ export const AUDIT_ACTIONS = {
   codeSnippetCreated: 'Code snippet created',
   codeSnippetUpdated: 'Code snippet updated',
   codeSnippetDeleted: 'Code snippet deleted',
+  logStreamCreated: 'Log stream created',
+  logStreamUpdated: 'Log stream updated',
+  logStreamResumed: 'Log stream resumed',
+  logStreamDeleted: 'Log stream deleted',
 } as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[keyof typeof AUDIT_ACTIONS];

@@ -52,6 +52,8 @@ export const PERMISSIONS = [
   'events.read',
   'events.create',
   'events.manage',
+  'log_streams.read',
+  'log_streams.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -85,6 +87,7 @@ const CONTRIBUTOR: Permission[] = [
   'integrations.manage',
   'tags.manage',
   'events.manage',
+  'log_streams.read',
 ];
 const OWNER: Permission[] = [...PERMISSIONS];
 

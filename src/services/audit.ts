@@ -80,7 +80,7 @@ export interface VerifyReport {
 
 const PRUNE_BATCH = 5000;
 
-function toEntry(row: AuditRow): AuditLogEntry {
+export function toAuditEntry(row: AuditRow): AuditLogEntry {
   return {
     id: row.id,
     timestamp: row.ts,
@@ -186,7 +186,7 @@ export class AuditService {
     });
     const page = rows.slice(0, size);
     const result: { audit_logs: AuditLogEntry[]; next_page_token?: string } = {
-      audit_logs: page.map(toEntry),
+      audit_logs: page.map(toAuditEntry),
     };
     const last = page.at(-1);
     if (rows.length > size && last) {

@@ -163,3 +163,21 @@ export async function pruneOldest(
   );
   return Number(row?.n ?? 0);
 }
+
+/** Entries after `afterSeq` (chain order), for log streams; `since` bounds a stream's first read. */
+export function entriesAfter(
+  sql: Sql,
+  workspaceId: string,
+  afterSeq: string | undefined,
+  since: Date,
+  actions: readonly string[] | undefined,
+  limit: number,
+): Promise<AuditRow[]> {
+  return sql.rows<AuditRow>(
+    `SELECT ${COLUMNS} FROM audit_logs
+      WHERE workspace_id = $1 AND ($2::bigint IS NULL OR seq > $2) AND ($2::bigint IS NOT NULL OR ts >= $3)
+        AND ($4::text[] IS NULL OR action = ANY($4))
+      ORDER BY seq LIMIT $5`,
+    [workspaceId, afterSeq ?? null, since, actions ?? null, limit],
+  );
+}

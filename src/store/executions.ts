@@ -152,6 +152,7 @@ export async function finishExecution(
   const r = await sql.one<{ done: number; woke: number; capped: number }>(
     `WITH done AS (
        UPDATE executions SET status = $3, output = $4, error = $5, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+          stream_xid = pg_current_xact_id(),
           size_bytes = coalesce($6, size_bytes)
         WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING id, trigger, parent_execution_id, concurrency_cap)${WAKE_PARENT},
         (SELECT count(*) FROM done WHERE concurrency_cap IS NOT NULL)::int AS capped`,
@@ -217,6 +218,7 @@ export async function cancelExecution(
        SELECT c.id FROM executions c JOIN tree t ON c.parent_execution_id = t.id
      ), done AS (
        UPDATE executions SET status = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+          stream_xid = pg_current_xact_id(),
           error = '{"code":"CANCELLED","message":"the execution was cancelled"}'
         WHERE id IN (SELECT id FROM tree) AND status IN ('queued', 'running', 'waiting')
         RETURNING *

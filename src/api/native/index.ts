@@ -10,6 +10,7 @@ import { codeSnippetRoutes } from './code-snippets.js';
 import { eventRoutes } from './events.js';
 import { eventWebhookRoutes } from './event-webhooks.js';
 import { analyticsRoutes } from './analytics.js';
+import { logStreamRoutes } from './log-streams.js';
 import { auditLogRoutes } from './audit-logs.js';
 import { authRoutes } from './auth.js';
 import { secretRoutes } from './secrets.js';
@@ -48,6 +49,7 @@ export function nativeRoutes(services: Services): FastifyPluginAsyncTypebox {
       eventRoutes,
       eventWebhookRoutes,
       analyticsRoutes,
+      logStreamRoutes,
     ]) {
       await app.register(routes(services));
     }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { openRuntime } from '../../app.js';
 import { buildServer } from '../../api/server.js';
@@ -6,6 +7,7 @@ import { createLogger } from '../../logger.js';
 import { bootstrap } from '../../services/bootstrap.js';
 import { Worker } from '../../engine/worker.js';
 import { Scheduler } from '../../engine/scheduler.js';
+import { Streamer } from '../../streams/streamer.js';
 import { systemClock } from '../../domain/clock.js';
 import { lockDataDir } from '../pid-lock.js';
 
@@ -66,6 +68,17 @@ async function start(role: 'all' | 'api' | 'worker' | 'scheduler'): Promise<void
     await worker.start();
     logger.info({ role, owner: worker.owner }, 'worker started');
   }
+  // Workers also deliver log streams.
+  const streamer = worker
+    ? new Streamer({
+        db: services.db,
+        http: services.outbound,
+        logger,
+        revealSecret: (workspaceId, name) => services.secrets.reveal(workspaceId, name),
+        filesDir: join(config.dataDir, 'streams'),
+      })
+    : undefined;
+  streamer?.start();
 
   const scheduler =
     role === 'scheduler' || (role === 'all' && config.scheduler)
@@ -95,6 +108,7 @@ async function start(role: 'all' | 'api' | 'worker' | 'scheduler'): Promise<void
     Promise.resolve()
       .then(() => app?.close())
       .then(() => scheduler?.stop())
+      .then(() => streamer?.stop())
       .then(() => worker?.stop())
       .then(() => runtime.close())
       .then(() => {
