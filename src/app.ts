@@ -41,6 +41,7 @@ import { EventWebhookService } from './services/event-webhooks.js';
 import { AnalyticsService } from './services/analytics.js';
 import { RunLogService } from './services/run-logs.js';
 import { LogStreamService } from './services/log-streams.js';
+import { TemplateService } from './services/templates.js';
 import type { AppManifest } from './domain/apps/manifest.js';
 import { WorkspaceService } from './services/workspaces.js';
 import { Database } from './store/database.js';
@@ -81,6 +82,7 @@ export interface Services {
   analytics: AnalyticsService;
   runLogs: RunLogService;
   logStreams: LogStreamService;
+  templates: TemplateService;
   /** Outbound HTTP with the installation's SSRF guard (log streams deliver through it). */
   outbound: OutboundHttp;
   /** Signs the Orchestrate API's short-lived download links. */
@@ -175,6 +177,13 @@ export function createServices(
       catalogue,
     }),
   });
+  const workflows = new WorkflowService({
+    db,
+    audit,
+    pageTokens,
+    webhooks,
+    actions: (workspaceId) => catalogue.actionShapes(workspaceId),
+  });
   const appManifests = async (workspaceId: string): Promise<AppManifest[]> =>
     (await catalogue.list(workspaceId)).map((a) => a.manifest);
   const executor = new Executor({
@@ -212,13 +221,8 @@ export function createServices(
     executions,
     activityLogs: new ActivityLogService({ db, clock, pageTokens }),
     executor,
-    workflows: new WorkflowService({
-      db,
-      audit,
-      pageTokens,
-      webhooks,
-      actions: (workspaceId) => catalogue.actionShapes(workspaceId),
-    }),
+    workflows,
+    templates: new TemplateService({ workflows }),
     webhooks,
     queue,
     finished,

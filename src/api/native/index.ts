@@ -11,6 +11,7 @@ import { eventRoutes } from './events.js';
 import { eventWebhookRoutes } from './event-webhooks.js';
 import { analyticsRoutes } from './analytics.js';
 import { logStreamRoutes } from './log-streams.js';
+import { templateRoutes } from './templates.js';
 import { auditLogRoutes } from './audit-logs.js';
 import { authRoutes } from './auth.js';
 import { secretRoutes } from './secrets.js';
@@ -50,6 +51,7 @@ export function nativeRoutes(services: Services): FastifyPluginAsyncTypebox {
       eventWebhookRoutes,
       analyticsRoutes,
       logStreamRoutes,
+      templateRoutes,
     ]) {
       await app.register(routes(services));
     }
