@@ -10,6 +10,7 @@ import { UniqueViolation } from '../store/pg-errors.js';
 import { DESTINATION_TYPES, type DestinationConfig } from '../streams/destinations.js';
 import type { StreamFilter } from '../streams/sources.js';
 import type { AuditService } from './audit.js';
+import { checkCidrs } from './integrations.js';
 
 export const STREAM_LOGS = ['audit', 'activity'] as const;
 
@@ -266,6 +267,13 @@ async function lagSeconds(sql: Sql, r: LogStreamRow): Promise<number> {
       [r.workspace_id, r.activity_cursor?.xid ?? null, r.activity_cursor?.id ?? '', r.start_time],
     );
     if (row?.at) oldest.push(row.at);
+    const refused = await sql.one<{ at: Date | null }>(
+      `SELECT min(created_at) AS at FROM trigger_events WHERE workspace_id = $1
+          AND ($2::xid8 IS NULL OR (stream_xid, id::text) > ($2::xid8, $3::text))
+          AND ($2::xid8 IS NOT NULL OR created_at >= $4)`,
+      [r.workspace_id, r.activity_cursor?.xid ?? null, r.activity_cursor?.id ?? '', r.start_time],
+    );
+    if (refused?.at) oldest.push(refused.at);
   }
   if (oldest.length === 0) return 0;
   const first = Math.min(...oldest.map((d) => d.getTime()));
@@ -331,6 +339,7 @@ function validate(input: LogStreamInput, creating: boolean): Valid {
     if (d.transport !== undefined && !['tcp', 'tls', 'udp'].includes(d.transport))
       throw invalidArgument('destination.transport', 'destination.transport must be tcp, tls or udp');
   }
+  if (d.allowed_networks) checkCidrs('destination.allowed_networks', d.allowed_networks);
   if (d.type === 'file' && (!d.path || !FILE_PATH.test(d.path)))
     throw invalidArgument(
       'destination.path',

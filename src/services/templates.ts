@@ -167,8 +167,9 @@ function toView(file: TemplateFile): TemplateView {
     parameters: Object.fromEntries(
       Object.entries(params).map(([k, p]) => [k, { ...p, required: p.required === true }]),
     ),
-    workflows: file.workflows.map((w) =>
-      String((parseYaml(w.replace(PLACEHOLDER, 'x')) as { name?: unknown }).name ?? ''),
-    ),
+    workflows: file.workflows.map((w) => {
+      const name = (parseYaml(w.replace(PLACEHOLDER, 'x')) as { name?: unknown }).name;
+      return typeof name === 'string' ? name : '';
+    }),
   };
 }

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { mkdir, open, rename, stat } from 'node:fs/promises';
-import { createSocket } from 'node:dgram';
+import { createSocket, type SocketOptions } from 'node:dgram';
 import { hostname } from 'node:os';
 import { connect as netConnect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -38,6 +38,8 @@ export interface DestinationConfig {
 
 export interface DeliveryContext {
   http: OutboundHttp;
+  /** Networks reachable despite the SSRF rules: the workspace's and the destination's own. */
+  allow: readonly string[];
   /** The resolved secret (HEC token, API key, HMAC key), if the stream names one. */
   secret: string | undefined;
   /** The folder file destinations write under. */
@@ -80,7 +82,7 @@ async function post(
   const res = await ctx.http
     .send(
       { method: 'POST', url, headers, body, signal, maxRedirects: 0 },
-      { allow: config.allowed_networks ?? [], verifyTls: config.verify_tls ?? true },
+      { allow: ctx.allow, verifyTls: config.verify_tls ?? true },
     )
     .catch((error: unknown) => {
       throw new DeliveryError(`${url.host}: ${(error as Error).message}`);
@@ -129,7 +131,7 @@ async function elasticsearch(
   ctx: DeliveryContext,
 ): Promise<void> {
   const url = new URL(config.url!);
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}/_bulk`;
+  if (!url.pathname.endsWith('/_bulk')) url.pathname = `${url.pathname.replace(/\/+$/, '')}/_bulk`;
   // The entry id as the document id: a batch delivered twice writes each document once.
   const body =
     entries
@@ -191,8 +193,18 @@ async function syslog(
   const host = config.host!;
   const port = config.port ?? (config.transport === 'tls' ? 6514 : 514);
   const messages = entries.map((e) => syslogMessage(config, e));
+  // The same SSRF rules as HTTP: literal addresses checked here, names checked as they resolve.
+  const guard = ctx.http.guard({ allow: ctx.allow });
+  try {
+    guard.checkLiteral(host);
+  } catch (error) {
+    throw new DeliveryError((error as Error).message);
+  }
   if (config.transport === 'udp') {
-    const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const socket = createSocket({
+      type: host.includes(':') ? 'udp6' : 'udp4',
+      lookup: guard.lookup as unknown as SocketOptions['lookup'],
+    });
     try {
       for (const m of messages)
         await new Promise<void>((resolve, reject) =>
@@ -211,8 +223,14 @@ async function syslog(
   await new Promise<void>((resolve, reject) => {
     const socket: Socket =
       config.transport === 'tls'
-        ? tlsConnect({ host, port, servername: host, rejectUnauthorized: config.verify_tls ?? true })
-        : netConnect({ host, port });
+        ? tlsConnect({
+            host,
+            port,
+            servername: host,
+            rejectUnauthorized: config.verify_tls ?? true,
+            lookup: guard.lookup,
+          })
+        : netConnect({ host, port, lookup: guard.lookup });
     socket.setTimeout(ctx.timeoutMs, () => socket.destroy(new Error('timed out')));
     socket.once('error', (error) => reject(new DeliveryError(`${host}:${port}: ${error.message}`)));
     socket.once(config.transport === 'tls' ? 'secureConnect' : 'connect', () => {

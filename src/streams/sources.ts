@@ -125,11 +125,13 @@ export async function activityBatch(
         [runs.map((r) => r.id)],
       )
     : [];
+  const stepsOf = new Map<string, StepRow[]>();
+  for (const s of steps) stepsOf.set(s.execution_id, [...(stepsOf.get(s.execution_id) ?? []), s]);
   const entries: StreamEntry[] = [];
   for (const r of rows) {
     if (!keep(r, filter)) continue;
     entries.push({ id: r.id, log: 'activity', timestamp: r.ts, entry: activityEntry(workspaceId, r) });
-    for (const s of steps.filter((x) => x.execution_id === r.id)) {
+    for (const s of stepsOf.get(r.id) ?? []) {
       entries.push({
         id: `${r.id}:${s.key}`,
         log: 'activity',

@@ -4,6 +4,7 @@ import { randomToken } from '../domain/ids.js';
 import type { OutboundHttp } from '../integrations/http/outbound.js';
 import type { Database } from '../store/database.js';
 import { ackBatch, claimStream, failBatch, type LogStreamRow } from '../store/log-streams.js';
+import { workspaceAllowedNetworks } from '../store/workspaces.js';
 import { deliver, type DestinationConfig } from './destinations.js';
 import { activityBatch, auditBatch, type StreamEntry, type StreamFilter } from './sources.js';
 
@@ -109,8 +110,14 @@ export class Streamer {
         if (secret === undefined)
           throw new Error(`the secret "${s.secret_name}" does not exist in this workspace`);
       }
-      await deliver(s.destination as unknown as DestinationConfig, entries, {
+      const destination = s.destination as unknown as DestinationConfig;
+      const allow = [
+        ...(await workspaceAllowedNetworks(db, s.workspace_id)),
+        ...(destination.allowed_networks ?? []),
+      ];
+      await deliver(destination, entries, {
         http: this.#o.http,
+        allow,
         secret,
         filesDir: this.#o.filesDir,
         timeoutMs: this.#o.timeoutMs,
