@@ -89,3 +89,12 @@ export async function failBatch(
     [id, owner, error.slice(0, 2000), retryInMs, maxFailures],
   );
 }
+
+/** Extends a held lease while a batch is being delivered. */
+export async function renewStreamLease(sql: Sql, id: string, owner: string, leaseMs: number): Promise<void> {
+  await sql.exec(
+    `UPDATE log_streams SET lease_expires_at = now() + make_interval(secs => $3::float8 / 1000)
+      WHERE id = $1 AND lease_owner = $2`,
+    [id, owner, leaseMs],
+  );
+}

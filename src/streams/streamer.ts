@@ -3,7 +3,13 @@ import type { Logger } from 'pino';
 import { randomToken } from '../domain/ids.js';
 import type { OutboundHttp } from '../integrations/http/outbound.js';
 import type { Database } from '../store/database.js';
-import { ackBatch, claimStream, failBatch, type LogStreamRow } from '../store/log-streams.js';
+import {
+  ackBatch,
+  claimStream,
+  failBatch,
+  renewStreamLease,
+  type LogStreamRow,
+} from '../store/log-streams.js';
 import { workspaceAllowedNetworks } from '../store/workspaces.js';
 import { deliver, type DestinationConfig } from './destinations.js';
 import { activityBatch, auditBatch, type StreamEntry, type StreamFilter } from './sources.js';
@@ -85,6 +91,21 @@ export class Streamer {
   }
 
   async #deliver(s: LogStreamRow): Promise<void> {
+    const { db, leaseMs } = this.#o;
+    // The lease is renewed while the batch is out, so a slow destination keeps its deliverer and a
+    // stopped process loses the stream within one lease.
+    const heartbeat = setInterval(
+      () => void renewStreamLease(db, s.id, this.owner, leaseMs).catch(() => undefined),
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
+    try {
+      await this.#attempt(s);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  async #attempt(s: LogStreamRow): Promise<void> {
     const { db } = this.#o;
     const filter = s.filter as StreamFilter;
     const entries: StreamEntry[] = [];

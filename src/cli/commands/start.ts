@@ -76,6 +76,7 @@ async function start(role: 'all' | 'api' | 'worker' | 'scheduler'): Promise<void
         logger,
         revealSecret: (workspaceId, name) => services.secrets.reveal(workspaceId, name),
         filesDir: join(config.dataDir, 'streams'),
+        leaseMs: config.workerLeaseMs,
       })
     : undefined;
   streamer?.start();
