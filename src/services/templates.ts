@@ -15,6 +15,10 @@ export interface TemplateParameter {
   description: string;
   default?: unknown;
   enum?: unknown[];
+  minimum?: number;
+  maximum?: number;
+  /** A stricter pattern for a string (it must still be one line without quotes or backslashes). */
+  pattern?: string;
 }
 
 export interface TemplateView {
@@ -138,9 +142,17 @@ function schemaOf(file: TemplateFile): Record<string, unknown> {
         {
           type: p.type,
           ...(p.enum ? { enum: p.enum } : {}),
+          ...(p.minimum !== undefined ? { minimum: p.minimum } : {}),
+          ...(p.maximum !== undefined ? { maximum: p.maximum } : {}),
           ...(p.default !== undefined ? { default: p.default } : {}),
           // Strings are written into YAML as they are: one line, no quotes or backslashes.
-          ...(p.type === 'string' ? { minLength: 1, maxLength: 500, pattern: '^[^\\r\\n"\\\\]*$' } : {}),
+          ...(p.type === 'string'
+            ? {
+                minLength: 1,
+                maxLength: 500,
+                allOf: [{ pattern: '^[^\\r\\n"\\\\]*$' }, ...(p.pattern ? [{ pattern: p.pattern }] : [])],
+              }
+            : {}),
         },
       ]),
     ),
