@@ -310,6 +310,7 @@ class Run implements StepHost {
     const rec = this.done.get(key);
     if (rec && (rec.status === 'succeeded' || (rec.status === 'failed' && step.on_error === 'continue'))) {
       ctx[step.id] = rec.output;
+      this.#restoreNested(step, key, rec.output, ctx, prefix);
       if (step.kind === 'exit')
         throw new ExitSignal((step.status as 'success' | 'failure' | undefined) ?? 'success', rec.output);
       return;
@@ -572,6 +573,41 @@ class Run implements StepHost {
     const output = step.collect !== undefined ? collected : { iterations: items.length };
     await this.save(step, key, 'succeeded', { output });
     return output;
+  }
+
+  /**
+   * On a replay, a finished if, switch or parallel step is not run again, but the steps inside the
+   * branch it took stay visible afterwards (as `$.<id>`), as they were on the first pass.
+   */
+  #restoreNested(
+    step: StepDefinition,
+    key: string,
+    output: unknown,
+    ctx: Record<string, unknown>,
+    prefix: string,
+  ): void {
+    const o = (output ?? {}) as { branch?: unknown; case?: unknown };
+    let nested: { steps: StepDefinition[]; prefix: string }[] = [];
+    if (step.kind === 'if' && (o.branch === 'then' || o.branch === 'else'))
+      nested = [{ steps: (step[o.branch] as StepDefinition[] | undefined) ?? [], prefix }];
+    else if (step.kind === 'switch') {
+      const chosen = (step.cases as { name: string; steps: StepDefinition[] }[]).find(
+        (c) => c.name === o.case,
+      );
+      nested = [{ steps: chosen?.steps ?? (step.default as StepDefinition[] | undefined) ?? [], prefix }];
+    } else if (step.kind === 'parallel')
+      nested = (step.branches as { name: string; steps: StepDefinition[] }[]).map((b) => ({
+        steps: b.steps,
+        prefix: `${key}.${b.name}.`,
+      }));
+    for (const n of nested) {
+      for (const s of n.steps) {
+        const rec = this.done.get(`${n.prefix}${s.id}`);
+        if (!rec) continue;
+        ctx[s.id] = rec.output;
+        this.#restoreNested(s, `${n.prefix}${s.id}`, rec.output, ctx, n.prefix);
+      }
+    }
   }
 
   /** A code step's source: its snippets' code (in order), then its own `source`. */
