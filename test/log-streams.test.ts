@@ -56,7 +56,7 @@ class HecReceiver {
 }
 
 /** A syslog stand-in over TCP, reading octet-counted RFC 5424 frames (RFC 6587). */
-async function syslogReceiver(): Promise<{ server: TcpServer; port: number; messages: string[] }> {
+async function syslogReceiver(port = 0): Promise<{ server: TcpServer; port: number; messages: string[] }> {
   const messages: string[] = [];
   const server = createTcpServer((socket) => {
     let buffer = Buffer.alloc(0);
@@ -72,7 +72,7 @@ async function syslogReceiver(): Promise<{ server: TcpServer; port: number; mess
       }
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   return { server, port: (server.address() as AddressInfo).port, messages };
 }
 
@@ -263,8 +263,11 @@ describe('log streams', () => {
     assert.match(metrics.body, /osprey_log_stream_lag_seconds\{[^}]*name="splunk"/);
   });
 
-  it('delivers to a TCP syslog receiver as RFC 5424 frames, filtered by action', async () => {
-    const syslog = await syslogReceiver();
+  it('delivers to a TCP syslog receiver as RFC 5424 frames, filtered by action, after it was down a while', async () => {
+    // The receiver is down first: connections are refused, the stream retries and shows why.
+    const probe = await syslogReceiver();
+    await new Promise((r) => probe.server.close(r));
+    let syslog = probe;
     try {
       const since = new Date().toISOString();
       const created = await t.request({
@@ -274,14 +277,22 @@ describe('log streams', () => {
           name: 'syslog',
           logs: ['audit'],
           filter: { actions: ['Workspace variable created'] },
-          destination: { type: 'syslog', host: '127.0.0.1', port: syslog.port, transport: 'tcp' },
+          destination: { type: 'syslog', host: '127.0.0.1', port: probe.port, transport: 'tcp' },
           start_time: since,
         },
       });
       assert.equal(created.statusCode, 201, created.body);
+      const streamId = (created.json() as { stream: { id: string } }).stream.id;
       await variables('syslog', 30);
       const s = streamer();
       s.start();
+      await until(async () => {
+        const v = (await t.request({ method: 'GET', url: `/v1/log-streams/${streamId}` })).json() as {
+          stream: { failures: number; last_error: string | null };
+        };
+        return v.stream.failures >= 2 && /ECONNREFUSED/.test(v.stream.last_error ?? '');
+      }, 'refused connections to show');
+      syslog = await syslogReceiver(probe.port);
       const wanted = (
         await t.db.rows<{ id: string }>(
           `SELECT id FROM audit_logs WHERE workspace_id = $1 AND ts >= $2 AND action = 'Workspace variable created'`,
@@ -303,7 +314,7 @@ describe('log streams', () => {
         'the filter keeps other actions out',
       );
     } finally {
-      await new Promise((r) => syslog.server.close(r));
+      if (syslog.server.listening) await new Promise((r) => syslog.server.close(r));
     }
   });
 
