@@ -150,6 +150,9 @@ export class LogStreamService {
             start_time = coalesce($2::timestamptz, start_time),
             audit_cursor = CASE WHEN $2::timestamptz IS NULL THEN audit_cursor END,
             activity_cursor = CASE WHEN $2::timestamptz IS NULL THEN activity_cursor END,
+            -- A batch in flight must not write its old checkpoint back over the backfill.
+            lease_owner = CASE WHEN $2::timestamptz IS NULL THEN lease_owner END,
+            lease_expires_at = CASE WHEN $2::timestamptz IS NULL THEN lease_expires_at END,
             updated_at = now()
           WHERE id = $1 RETURNING *`,
         [before.id, since],

@@ -1,8 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { mkdir, open, rename, stat } from 'node:fs/promises';
-import { createSocket, type SocketOptions } from 'node:dgram';
+import { createSocket } from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { OutboundHttp } from '../integrations/http/outbound.js';
@@ -204,17 +205,25 @@ async function syslog(
     throw new DeliveryError((error as Error).message);
   }
   if (config.transport === 'udp') {
-    const socket = createSocket({
-      type: host.includes(':') ? 'udp6' : 'udp4',
-      lookup: guard.lookup as unknown as SocketOptions['lookup'],
-    });
+    // Resolved and checked here (a custom lookup would also be asked about the socket's own bind).
+    const addresses = isIP(host) ? [host] : (await dnsLookup(host, { all: true })).map((a) => a.address);
+    const bad = addresses.find((a) => !guard.isAllowed(a));
+    if (bad) throw new DeliveryError(`${host} resolves to ${bad}, an address log streams may not reach`);
+    const target = addresses[0]!;
+    const socket = createSocket(isIP(target) === 6 ? 'udp6' : 'udp4');
+    const failed = new Promise<never>((_resolve, reject) =>
+      socket.once('error', (error) => reject(new DeliveryError(`${host}:${port}: ${error.message}`))),
+    );
     try {
       for (const m of messages)
-        await new Promise<void>((resolve, reject) =>
-          socket.send(Buffer.from(m), port, host, (error) =>
-            error ? reject(new DeliveryError(error.message)) : resolve(),
+        await Promise.race([
+          failed,
+          new Promise<void>((resolve, reject) =>
+            socket.send(Buffer.from(m), port, target, (error) =>
+              error ? reject(new DeliveryError(`${host}:${port}: ${error.message}`)) : resolve(),
+            ),
           ),
-        );
+        ]);
     } finally {
       socket.close();
     }
@@ -229,7 +238,7 @@ async function syslog(
         ? tlsConnect({
             host,
             port,
-            servername: host,
+            ...(isIP(host) ? {} : { servername: host }),
             rejectUnauthorized: config.verify_tls ?? true,
             lookup: guard.lookup,
           })

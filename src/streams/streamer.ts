@@ -112,6 +112,7 @@ export class Streamer {
     let audit = s.audit_cursor;
     let activity = s.activity_cursor;
     let full = false;
+    let secret: string | undefined;
     try {
       if (s.logs.includes('audit')) {
         const got = await auditBatch(db, s.workspace_id, audit, s.start_time, filter, s.batch_size);
@@ -125,7 +126,6 @@ export class Streamer {
         activity = got.cursor;
         full ||= got.read === s.batch_size;
       }
-      let secret: string | undefined;
       if (s.secret_name) {
         secret = await this.#o.revealSecret(s.workspace_id, s.secret_name);
         if (secret === undefined)
@@ -155,7 +155,9 @@ export class Streamer {
         nextInMs: full ? 0 : this.#o.pollMs,
       });
     } catch (error) {
-      const message = (error as Error).message || String(error);
+      // A destination that echoes the request must not put the secret in last_error.
+      let message = (error as Error).message || String(error);
+      if (secret) message = message.split(secret).join('[secret]');
       const retryIn = Math.min(60_000, this.#o.retryBaseMs * 2 ** Math.min(s.failures, 6));
       this.#o.logger.warn(
         { stream_id: s.id, failures: s.failures + 1, error: message },
