@@ -287,15 +287,10 @@ function isoTime(field: string, value: string): string {
   return microsToIso(parseRfc3339(field, value));
 }
 
-interface Valid {
-  name: string;
-  logs: string[];
-  filter: StreamFilter;
-  destination: DestinationConfig;
-  secret_name: string | null;
-  batch_size: number;
-  enabled: boolean;
-}
+type Valid = Pick<
+  LogStreamView,
+  'name' | 'logs' | 'filter' | 'destination' | 'secret_name' | 'batch_size' | 'enabled'
+>;
 
 function values(v: Valid): unknown[] {
   return [
