@@ -40,6 +40,7 @@ const SNIPPETS: RowTable = {
   table: 'code_snippets',
   fields: ['name', 'title', 'description', 'language', 'code'],
   refs: ['name'],
+  search: ['name', 'title'],
   order: 'name',
   touch: 'updated_at = now()',
 };
@@ -131,14 +132,7 @@ export class CodeSnippetService {
       `snippets:${principal.workspaceId}:${query.q ?? ''}`,
       query,
       (after, limit) =>
-        rowsPage<SnippetRow>(
-          this.deps.db,
-          { ...SNIPPETS, refs: ['name', 'title'] },
-          principal.workspaceId,
-          query.q,
-          after,
-          limit,
-        ),
+        rowsPage<SnippetRow>(this.deps.db, SNIPPETS, principal.workspaceId, query.q, after, limit),
     );
     return { snippets: rows.map((r) => toView(r, false)), ...rest };
   }

@@ -8,14 +8,8 @@ import { isSlug, slugify } from '../domain/slug.js';
 import type { PageTokenCodec } from '../domain/page-token.js';
 import { ActionError } from '../integrations/action-error.js';
 import type { Database } from '../store/database.js';
-import {
-  deleteTemplate,
-  insertTemplate,
-  templateByRef,
-  templatesPage,
-  updateTemplate,
-  type EmailTemplateRow,
-} from '../store/email-templates.js';
+import { EMAIL_TEMPLATES, type EmailTemplateRow } from '../store/email-templates.js';
+import { deleteRow, insertRow, rowByRef, rowsPage, updateRow } from '../store/workspace-rows.js';
 import { UniqueViolation } from '../store/pg-errors.js';
 import type { AuditService } from './audit.js';
 import { pageByName } from './name-paging.js';
@@ -71,7 +65,7 @@ export class EmailTemplateService {
         'the name must be 1-100 lower-case letters, digits, "-" or "_"',
       );
     return this.deps.db.transaction(async (tx) => {
-      const row = await insertTemplate(tx, {
+      const row = await insertRow<EmailTemplateRow>(tx, EMAIL_TEMPLATES, {
         id: newId(),
         workspace_id: principal.workspaceId,
         name,
@@ -101,7 +95,15 @@ export class EmailTemplateService {
       this.deps.pageTokens,
       `email-templates:${principal.workspaceId}:${query.q ?? ''}`,
       query,
-      (after, limit) => templatesPage(this.deps.db, principal.workspaceId, query.q, after, limit),
+      (after, limit) =>
+        rowsPage<EmailTemplateRow>(
+          this.deps.db,
+          EMAIL_TEMPLATES,
+          principal.workspaceId,
+          query.q,
+          after,
+          limit,
+        ),
     );
     return { templates: rows.map((r) => toView(r, false)), ...rest };
   }
@@ -116,9 +118,9 @@ export class EmailTemplateService {
     if (patch.name !== undefined && !isSlug(patch.name, 100))
       throw invalidArgument('name', 'the name must be 1-100 lower-case letters, digits, "-" or "_"');
     return this.deps.db.transaction(async (tx) => {
-      const before = await templateByRef(tx, principal.workspaceId, ref, true);
+      const before = await rowByRef<EmailTemplateRow>(tx, EMAIL_TEMPLATES, principal.workspaceId, ref, true);
       if (!before) throw notFound('EMAIL_TEMPLATE_NOT_FOUND', 'email template', ref);
-      const row = await updateTemplate(tx, before.id, {
+      const row = await updateRow<EmailTemplateRow>(tx, EMAIL_TEMPLATES, before.id, {
         name: patch.name ?? before.name,
         title: patch.title ?? before.title,
         description: patch.description ?? before.description,
@@ -144,9 +146,9 @@ export class EmailTemplateService {
   async delete(principal: Principal, ref: string): Promise<void> {
     authorize(principal, 'templates.manage');
     await this.deps.db.transaction(async (tx) => {
-      const row = await templateByRef(tx, principal.workspaceId, ref, true);
+      const row = await rowByRef<EmailTemplateRow>(tx, EMAIL_TEMPLATES, principal.workspaceId, ref, true);
       if (!row) throw notFound('EMAIL_TEMPLATE_NOT_FOUND', 'email template', ref);
-      await deleteTemplate(tx, row.id);
+      await deleteRow(tx, EMAIL_TEMPLATES, row.id);
       await this.deps.audit.record(tx, principal, {
         action: AUDIT_ACTIONS.emailTemplateDeleted,
         resourceId: row.id,
@@ -161,7 +163,7 @@ export class EmailTemplateService {
     ref: string,
     data: Record<string, unknown>,
   ): Promise<{ subject: string; html: string; missing: string[] }> {
-    const row = await templateByRef(this.deps.db, workspaceId, ref);
+    const row = await rowByRef<EmailTemplateRow>(this.deps.db, EMAIL_TEMPLATES, workspaceId, ref);
     if (!row)
       throw new ActionError('EMAIL_TEMPLATE_NOT_FOUND', `no email template "${ref}" in this workspace`);
     const html = renderTemplate(row.body, data);
@@ -174,7 +176,7 @@ export class EmailTemplateService {
   }
 
   async #row(workspaceId: string, ref: string): Promise<EmailTemplateRow> {
-    const row = await templateByRef(this.deps.db, workspaceId, ref);
+    const row = await rowByRef<EmailTemplateRow>(this.deps.db, EMAIL_TEMPLATES, workspaceId, ref);
     if (!row) throw notFound('EMAIL_TEMPLATE_NOT_FOUND', 'email template', ref);
     return row;
   }

@@ -11,6 +11,8 @@ export interface RowTable {
   fields: readonly string[];
   /** Columns a reference (`id` or a name) matches, besides id. */
   refs: readonly string[];
+  /** Columns a list's `q` searches (case-insensitive); default `refs`. */
+  search?: readonly string[];
   /** The list order and keyset column. */
   order: string;
   /** Set on update, e.g. `updated_at = now()`. */
@@ -59,7 +61,7 @@ export function rowByRef<R extends object>(
   );
 }
 
-/** A keyset page in `order`, optionally searching the reference columns (case-insensitive). */
+/** A keyset page in `order`, optionally searching the `search` columns (case-insensitive). */
 export function rowsPage<R extends object>(
   sql: Sql,
   t: RowTable,
@@ -68,7 +70,7 @@ export function rowsPage<R extends object>(
   after: string | undefined,
   limit: number,
 ): Promise<R[]> {
-  const search = t.refs.map((c) => `${c} ILIKE '%' || $2 || '%'`).join(' OR ');
+  const search = (t.search ?? t.refs).map((c) => `${c} ILIKE '%' || $2 || '%'`).join(' OR ');
   return sql.rows<R>(
     `SELECT * FROM ${t.table}
       WHERE workspace_id = $1 AND ($2::text IS NULL OR ${search}) AND ($3::text IS NULL OR ${t.order} > $3)
